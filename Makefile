@@ -1,0 +1,102 @@
+# Butler Agent: every developer command. `make` alone lists them.
+
+# `docker compose` (v2) when the plugin exists, else `docker-compose` (v1); override with COMPOSE=...
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+PROD_FILES := -f docker-compose.butler.yml
+DEV_FILES := -f docker-compose.butler.yml -f docker-compose.butler.dev.yml
+VENV ?= .venv
+PYTEST_ARGS ?=
+MISTRAL_MODEL_REPO ?= bartowski/Mistral-7B-Instruct-v0.3-GGUF
+MISTRAL_MODEL_FILE ?= Mistral-7B-Instruct-v0.3-Q4_K_M.gguf
+
+# BuildKit for cache mounts, with Compose v1 too.
+export DOCKER_BUILDKIT := 1
+export COMPOSE_DOCKER_CLI_BUILD := 1
+
+# Read .env as compose does, so the defaults below only fill what it leaves empty.
+-include .env
+
+# The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
+DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)' MISTRAL_MODEL_FILE='$(MISTRAL_MODEL_FILE)'
+ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
+EMULATOR := telegram-emulator
+DEV_ENV += TELEGRAM_BOT_TOKEN='123456:dev-only-emulator-token' TELEGRAM_API_URL='http://telegram-emulator:8081'
+endif
+DEV := $(DEV_ENV) $(COMPOSE) $(DEV_FILES) --profile emulator
+PROD := $(COMPOSE) $(PROD_FILES)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+.PHONY: dev
+dev: build model-or-warn ## Run all three services with hot reload, attached (Ctrl+C stops)
+	@$(if $(EMULATOR),echo "No TELEGRAM_BOT_TOKEN: the bot talks to the local emulator; message it with: curl -s localhost:8081/sendMessage -H 'Content-Type: application/json' -d '{\"botToken\":\"123456:dev-only-emulator-token\",\"from\":{\"id\":1,\"first_name\":\"Dev\"},\"chat\":{\"id\":1,\"type\":\"private\"},\"text\":\"/start\"}'")
+	$(DEV) up
+
+.PHONY: dev-mcp
+dev-mcp: ## Run only mcp-server with hot reload, attached
+	$(DEV) up --build mcp-server
+
+.PHONY: dev-bot
+dev-bot: ## Run butler-bot (and the mcp-server it needs) with hot reload, attached
+	$(DEV) up --build butler-bot $(EMULATOR)
+
+.PHONY: up
+up: ## Run the production stack in the background (needs .env)
+	$(PROD) config -q
+	@$(MAKE) --no-print-directory model
+	$(PROD) up -d --build
+
+.PHONY: down
+down: ## Stop and remove the containers (data and model volumes stay)
+	$(DEV) down --remove-orphans
+
+.PHONY: logs
+logs: ## Follow the logs of every service
+	$(DEV) logs -f
+
+.PHONY: ps
+ps: ## Show the services and their health
+	$(DEV) ps
+
+.PHONY: build
+build: ## Build every image (cached layers make it seconds when nothing changed)
+	$(DEV) build
+
+.PHONY: rebuild
+rebuild: ## Rebuild the mcp-server and butler-bot images after a dependency change
+	$(DEV) build mcp-server butler-bot
+
+.PHONY: config-check
+config-check: ## Validate the production file alone and the merged dev pair
+	$(DEV_ENV) $(PROD) config -q
+	$(DEV) config -q
+	@echo "compose files are valid"
+
+.PHONY: model
+model: ## Download the Mistral GGUF into the models volume, unless it is there
+	$(DEV) run --rm --no-deps --entrypoint sh mistral -c \
+	  'test -f "/models/$$MISTRAL_MODEL_FILE" && echo "model /models/$$MISTRAL_MODEL_FILE is present" \
+	   || hf download "$(MISTRAL_MODEL_REPO)" "$$MISTRAL_MODEL_FILE" --local-dir /models'
+
+.PHONY: model-or-warn
+model-or-warn:
+	@$(MAKE) --no-print-directory model || echo "Model download failed (offline?): the stack starts without it; run 'make model' later."
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet "uv==0.13.9"
+	$(VENV)/bin/uv sync --locked --quiet
+	touch $@
+
+.PHONY: lint
+lint: $(VENV)/.synced ## Check style with ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: test
+test: $(VENV)/.synced ## Run every test, the Docker end-to-end ones included
+	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""The butler's tools, one module per domain."""

@@ -1,0 +1,1 @@
+"""Code both services import: settings, logging and start-up checks."""
