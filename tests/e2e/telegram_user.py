@@ -1,0 +1,37 @@
+"""A Telegram user, played through the emulator's client side: send the bot a message, read its replies."""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class TelegramUser:
+    emulator_url: str
+    bot_token: str
+    user_id: int
+
+    def _post(self, path: str, payload: dict[str, Any]) -> Any:
+        response = httpx.post(f"{self.emulator_url}{path}", json={"token": self.bot_token, **payload}, timeout=10)
+        body = response.json()
+        assert response.status_code == 200 and body.get("ok"), f"expected {path} to succeed, saw {body!r}"
+        return body["result"]
+
+    def send(self, text: str) -> None:
+        self._post("/sendMessage", {"user_id": self.user_id, "text": text})
+
+    def new_replies(self) -> list[str]:
+        return [reply["text"] for reply in self._post("/getUpdates", {"chat_id": self.user_id})]
+
+    def ask(self, text: str, timeout: float = 20) -> list[str]:
+        """Send a message and return the bot's replies, waiting up to `timeout` for the first one."""
+        self.new_replies()  # drop anything older than this question
+        self.send(text)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if replies := self.new_replies():
+                return replies
+            time.sleep(0.2)
+        raise AssertionError(f"expected a reply to {text!r} within {timeout:.0f} s; saw none")

@@ -1,0 +1,232 @@
+"""aiogram 3 against the Telegram Bot API emulator image (telegram_emulator/), run alone in Docker.
+
+The emulator has two sides: the bot side `/bot<token>/<method>` that aiogram calls, and the client
+side a test (or a developer with curl) uses to play the user: POST /sendMessage to write to the bot,
+POST /getUpdates to read the bot's new replies, POST /getChatActions to see "typing…" and the like.
+"""
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatAction, ParseMode
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import CommandStart
+from aiogram.types import Message
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("TELEGRAM_EMULATOR_IMAGE", "butler-agent/telegram-emulator:latest")
+USER_ID = 4242
+REPLY_TIMEOUT = 30.0  # seconds; generous, a loaded CI machine is slow
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def ensure_image() -> None:
+    """Build the image if it is missing (PYTHON_IMAGE picks the base, as for compose)."""
+    if docker("image", "inspect", IMAGE, check=False).returncode == 0:
+        return
+    build_args = ["--build-arg", f"PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}"] if os.environ.get("PYTHON_IMAGE") else []
+    built = subprocess.run(
+        ["docker", "build", *build_args, "-t", IMAGE, str(REPO_ROOT / "telegram_emulator")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+    )
+    assert built.returncode == 0, f"expected `docker build` of {IMAGE} to succeed, got:\n{built.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def emulator_url() -> Iterator[str]:
+    """Base URL of a fresh emulator container published on an ephemeral loopback port."""
+    if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
+        pytest.fail("expected a running Docker engine (see .ci/run)")
+    ensure_image()
+    container = docker("run", "-d", "--label", "butler-agent.test=telegram-emulator", "-p", "127.0.0.1::8081", IMAGE)
+    container_id = container.stdout.strip()
+    try:
+        host_port = docker("port", container_id, "8081/tcp").stdout.split()[0]  # e.g. 127.0.0.1:32768
+        url = f"http://{host_port}"
+        deadline = time.monotonic() + 30
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                last = httpx.get(f"{url}/health", timeout=2)
+                if last.status_code == 200:
+                    break
+            except httpx.HTTPError as exc:
+                last = exc
+            time.sleep(0.2)
+        else:
+            logs = docker("logs", container_id, check=False)
+            pytest.fail(
+                f"expected GET {url}/health to answer 200 within 30 s, last saw {last!r}; "
+                f"container logs:\n{logs.stdout}{logs.stderr}"
+            )
+        yield url
+    finally:
+        docker("rm", "-f", container_id, check=False)
+
+
+def new_token() -> str:
+    """A fresh, well-formed bot token per test, so tests share no messages."""
+    return f"{secrets.randbelow(10**9) + 10**6}:{secrets.token_urlsafe(24)}"
+
+
+def make_bot(url: str, token: str) -> Bot:
+    return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(url)))
+
+
+async def client_post(url: str, path: str, payload: dict[str, Any]) -> Any:
+    """Call a client-side (user-side) route and return its `result`."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response = await client.post(path, json=payload)
+    body = response.json()
+    assert response.status_code == 200 and body.get("ok") is True, (
+        f"expected POST {path} to answer 200 with ok=true, got {response.status_code} {body!r}"
+    )
+    return body["result"]
+
+
+async def bot_call(url: str, token: str, method: str, params: dict[str, Any]) -> Any:
+    """Call a bot-side method directly, as a form POST like aiogram's, and return its `result`."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        response = await client.post(f"/bot{token}/{method}", data=params)
+    body = response.json()
+    assert response.status_code == 200 and body.get("ok") is True, (
+        f"expected {method} to answer 200 with ok=true, got {response.status_code} {body!r}"
+    )
+    return body["result"]
+
+
+async def wait_for_replies(url: str, token: str, chat_id: int) -> list[dict[str, Any]]:
+    """The bot's new replies in a chat, read through the client side, waiting up to REPLY_TIMEOUT for one."""
+    deadline = time.monotonic() + REPLY_TIMEOUT
+    while time.monotonic() < deadline:
+        replies = await client_post(url, "/getUpdates", {"token": token, "chat_id": chat_id})
+        if replies:
+            return replies
+        await asyncio.sleep(0.2)
+    return []
+
+
+async def test_get_me_reports_a_bot(emulator_url: str) -> None:
+    token = new_token()
+    bot = make_bot(emulator_url, token)
+    try:
+        me = await bot.get_me()
+    finally:
+        await bot.session.close()
+    assert me.is_bot is True, f"expected getMe to say is_bot=True, got {me!r}"
+    expected_id = int(token.split(":")[0])
+    assert me.id == expected_id, f"expected getMe's id to be the token's numeric prefix {expected_id}, got {me.id}"
+    assert me.username and me.first_name, f"expected getMe to have a username and a first_name, got {me!r}"
+
+
+async def test_polling_bot_shows_typing_then_answers_start(emulator_url: str) -> None:
+    token = new_token()
+    bot = make_bot(emulator_url, token)
+    dispatcher = Dispatcher()
+
+    @dispatcher.message(CommandStart())
+    async def start(message: Message) -> None:
+        await message.bot.send_chat_action(message.chat.id, ChatAction.TYPING)
+        await message.answer(f"Hello, {message.from_user.first_name}! I am Butler.")
+
+    polling = asyncio.create_task(dispatcher.start_polling(bot, polling_timeout=2, handle_signals=False))
+    try:
+        await client_post(
+            emulator_url, "/sendMessage", {"token": token, "user_id": USER_ID, "first_name": "Ada", "text": "/start"}
+        )
+        replies = await wait_for_replies(emulator_url, token, USER_ID)
+    finally:
+        try:
+            await asyncio.wait_for(dispatcher.stop_polling(), timeout=15)
+        except RuntimeError:  # polling never got going: nothing to stop gracefully
+            polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+
+    texts = [reply["message"]["text"] for reply in replies]
+    assert texts == ["Hello, Ada! I am Butler."], (
+        f"expected one reply 'Hello, Ada! I am Butler.' within {REPLY_TIMEOUT:.0f} s, got {texts!r}"
+    )
+    actions = await client_post(emulator_url, "/getChatActions", {"token": token, "chat_id": USER_ID})
+    seen = [action["action"] for action in actions]
+    assert seen == ["typing"], f"expected the bot to show one 'typing' action in chat {USER_ID}, got {seen!r}"
+    assert actions[0]["time"] <= replies[0]["time"], (
+        f"expected 'typing' before the reply, got typing at {actions[0]['time']} and the reply at {replies[0]['time']}"
+    )
+    # aiogram confirmed the /start update through getUpdates' offset, so it is not delivered again.
+    again = await bot_call(emulator_url, token, "getUpdates", {"timeout": 0})
+    assert again == [], f"expected no pending updates once the bot had handled /start, got {again!r}"
+
+
+async def test_html_parse_mode_round_trips(emulator_url: str) -> None:
+    token = new_token()
+    source = "1 &lt; 2 &amp;&amp; 3 &gt; 2: <b>true</b> &quot;ok&quot; <i>🙂</i>"
+    bot = make_bot(emulator_url, token)
+    try:
+        sent = await bot.send_message(USER_ID, source, parse_mode=ParseMode.HTML)
+        with pytest.raises(TelegramBadRequest) as rejected:
+            await bot.send_message(USER_ID, "a<br>b", parse_mode=ParseMode.HTML)
+    finally:
+        await bot.session.close()
+
+    # What aiogram gets back is what Telegram shows the user: entities decoded, tags made entities.
+    assert sent.text == '1 < 2 && 3 > 2: true "ok" 🙂', f"expected the rendered text, got {sent.text!r}"
+    entities = [(e.type, e.offset, e.length) for e in sent.entities or []]
+    assert entities == [("bold", 16, 4), ("italic", 26, 2)], (
+        f"expected bold 'true' at 16 and italic '🙂' at 26 (UTF-16 offsets), got {entities!r}"
+    )
+    assert "can't parse entities" in rejected.value.message, (
+        f"expected Telegram's 'can't parse entities' for <br>, got {rejected.value.message!r}"
+    )
+
+    # The client side sees exactly what the bot sent: the HTML source, escapes intact, and its parse_mode.
+    replies = await wait_for_replies(emulator_url, token, USER_ID)
+    seen = [(r["message"]["text"], r["message"].get("parse_mode")) for r in replies]
+    assert seen == [(source, "HTML")], f"expected the one valid message {source!r} with parse_mode HTML, got {seen!r}"
+
+
+async def test_get_updates_long_polls_and_honours_offset(emulator_url: str) -> None:
+    token = new_token()
+    started = time.monotonic()
+    empty = await bot_call(emulator_url, token, "getUpdates", {"timeout": 1})
+    waited = time.monotonic() - started
+    assert empty == [] and waited >= 0.9, (
+        f"expected an empty answer after ~1 s of waiting, got {empty!r} after {waited:.2f} s"
+    )
+
+    poll = asyncio.create_task(bot_call(emulator_url, token, "getUpdates", {"timeout": 20}))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await client_post(emulator_url, "/sendMessage", {"token": token, "user_id": USER_ID, "text": "hello"})
+    updates = await asyncio.wait_for(poll, timeout=10)
+    woke = time.monotonic() - started
+    assert [u["message"]["text"] for u in updates] == ["hello"] and woke < 5, (
+        f"expected the waiting poll to return 'hello' at once, got {updates!r} after {woke:.2f} s"
+    )
+    update_id = updates[0]["update_id"]
+    unconfirmed = await bot_call(emulator_url, token, "getUpdates", {"offset": update_id})
+    assert [u["update_id"] for u in unconfirmed] == [update_id], (
+        f"expected update {update_id} again until confirmed, got {unconfirmed!r}"
+    )
+    confirmed = await bot_call(emulator_url, token, "getUpdates", {"offset": update_id + 1})
+    assert confirmed == [], f"expected nothing after confirming {update_id} with offset, got {confirmed!r}"
