@@ -16,11 +16,16 @@ export COMPOSE_DOCKER_CLI_BUILD := 1
 # Read .env as compose does, so the defaults below only fill what it leaves empty.
 -include .env
 
+EMULATOR_BOT_TOKEN := 123456:dev-only-emulator-token
+EMULATOR_URL = http://127.0.0.1:$(or $(TELEGRAM_EMULATOR_PORT),8081)
+CHAT_USER_ID ?= 1
+CHAT_WAIT ?= 60
+
 # The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
 DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)' MISTRAL_MODEL_FILE='$(MISTRAL_MODEL_FILE)'
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
-DEV_ENV += TELEGRAM_BOT_TOKEN='123456:dev-only-emulator-token' TELEGRAM_API_URL='http://telegram-emulator:8081'
+DEV_ENV += TELEGRAM_BOT_TOKEN='$(EMULATOR_BOT_TOKEN)' TELEGRAM_API_URL='http://telegram-emulator:8081'
 endif
 DEV := $(DEV_ENV) $(COMPOSE) $(DEV_FILES) --profile emulator
 PROD := $(COMPOSE) $(PROD_FILES)
@@ -33,7 +38,7 @@ help: ## List the targets
 
 .PHONY: dev
 dev: build model-or-warn ## Run all three services with hot reload, attached (Ctrl+C stops)
-	@$(if $(EMULATOR),echo "No TELEGRAM_BOT_TOKEN: the bot talks to the local emulator; message it with: curl -s localhost:8081/sendMessage -H 'Content-Type: application/json' -d '{\"botToken\":\"123456:dev-only-emulator-token\",\"from\":{\"id\":1,\"first_name\":\"Dev\"},\"chat\":{\"id\":1,\"type\":\"private\"},\"text\":\"/start\"}'")
+	@$(if $(EMULATOR),echo "No TELEGRAM_BOT_TOKEN: the bot talks to the local emulator. Say hi: make chat MSG=/start")
 	$(DEV) up
 
 .PHONY: dev-mcp
@@ -44,9 +49,24 @@ dev-mcp: ## Run only mcp-server with hot reload, attached
 dev-bot: ## Run butler-bot (and the mcp-server it needs) with hot reload, attached
 	$(DEV) up --build butler-bot $(EMULATOR)
 
+.PHONY: chat
+chat: ## Message the bot through the emulator and print its replies: make chat MSG="remind me in 5 minutes to stretch"
+	@test -n "$$MSG" || { echo 'usage: make chat MSG="your message"'; exit 2; }
+	@python3 -c 'import json, os; print(json.dumps({"token": "$(EMULATOR_BOT_TOKEN)", "user_id": $(CHAT_USER_ID), "text": os.environ["MSG"]}))' \
+	  | curl -fsS $(EMULATOR_URL)/sendMessage -H 'Content-Type: application/json' -d @- >/dev/null
+	@for _ in $$(seq $(CHAT_WAIT)); do \
+	  sleep 1; \
+	  curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/json' \
+	    -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
+	  | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"]) for u in r]; sys.exit(0 if r else 1)' \
+	  && exit 0; \
+	done; echo "no reply within $(CHAT_WAIT) s (see: make logs)"; exit 1
+
 .PHONY: up
 up: ## Run the production stack in the background (needs .env)
 	$(PROD) config -q
+	@# The services' own settings check, so a placeholder secret stops here and not in a restart loop.
+	$(PROD) run --rm --no-deps mcp-server python -c "import mcp_server.settings as s, shared.settings as b; b.load_settings(s.McpServerSettings, 'mcp-server')"
 	@$(MAKE) --no-print-directory model
 	$(PROD) up -d --build
 

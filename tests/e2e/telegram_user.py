@@ -23,7 +23,7 @@ class TelegramUser:
         self._post("/sendMessage", {"user_id": self.user_id, "text": text})
 
     def new_replies(self) -> list[str]:
-        return [reply["text"] for reply in self._post("/getUpdates", {"chat_id": self.user_id})]
+        return [reply["message"]["text"] for reply in self._post("/getUpdates", {"chat_id": self.user_id})]
 
     def ask(self, text: str, timeout: float = 20) -> list[str]:
         """Send a message and return the bot's replies, waiting up to `timeout` for the first one."""

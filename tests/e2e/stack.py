@@ -1,0 +1,150 @@
+"""Drives one copy of the compose stack in a real Docker engine, the way a developer would."""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_FILE = "docker-compose.butler.yml"
+DEV_FILE = "docker-compose.butler.dev.yml"
+EMULATOR_TOKEN = "123456:e2e-emulator-token"
+MCP_TOKEN = "e2e-" + secrets.token_hex(16)
+COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
+
+
+def compose_available(command: list[str]) -> bool:
+    return shutil.which(command[0]) is not None and (
+        subprocess.run([*command, "version"], capture_output=True, check=False).returncode == 0
+    )
+
+
+def copy_worktree(destination: Path) -> Path:
+    """Copy the files git knows about, so edits made by a test never touch the developer's tree."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
+    """Poll `probe` until it returns something truthy; fail with what was awaited and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except Exception as exc:  # the service may be restarting: keep polling
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"expected {what} within {timeout:.0f} s; last seen: {last!r}")
+
+
+@dataclass
+class Stack:
+    """One compose project: a copy of the repo, its own project name, ports and volumes."""
+
+    workdir: Path
+    compose: list[str]
+    files: list[str] = field(default_factory=lambda: [BASE_FILE, DEV_FILE])
+    project: str = field(default_factory=lambda: "butlere2e" + secrets.token_hex(3))
+    mcp_port: int = field(default_factory=free_port)
+    emulator_port: int = field(default_factory=free_port)
+    mistral_at_start: tuple[str, str, int] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "COMPOSE_PROJECT_NAME": self.project,
+            "DOCKER_BUILDKIT": "1",
+            "COMPOSE_DOCKER_CLI_BUILD": "1",
+            "MCP_AUTH_TOKEN": MCP_TOKEN,
+            "TELEGRAM_BOT_TOKEN": EMULATOR_TOKEN,
+            "TELEGRAM_API_URL": "http://telegram-emulator:8081",
+            "MISTRAL_MODEL_FILE": "tiny.gguf",
+            "MISTRAL_CTX_SIZE": "512",
+            "MISTRAL_THREADS": "1",
+            "MCP_DEV_PORT": str(self.mcp_port),
+            "TELEGRAM_EMULATOR_PORT": str(self.emulator_port),
+        }
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        command = [*self.compose, *(arg for f in self.files for arg in ("-f", f)), "--profile", "emulator", *args]
+        result = subprocess.run(
+            command, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"expected `{' '.join(command)}` to succeed; exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def container_id(self, service: str) -> str:
+        return self.run("ps", "-q", service).stdout.strip()
+
+    def inspect(self, service: str) -> dict[str, Any]:
+        out = subprocess.run(
+            ["docker", "inspect", self.container_id(service)], capture_output=True, text=True, check=True
+        ).stdout
+        return json.loads(out)[0]
+
+    def restart_marker(self, service: str) -> tuple[str, str, int]:
+        """What changes when Docker restarts or recreates a container: its id, start time and restart count."""
+        state = self.inspect(service)
+        return state["Id"], state["State"]["StartedAt"], state["RestartCount"]
+
+    def health(self, service: str) -> str:
+        return self.inspect(service)["State"].get("Health", {}).get("Status", "none")
+
+    def exec(self, service: str, *command: str) -> str:
+        return self.run("exec", "-T", service, *command).stdout
+
+    def logs(self, service: str) -> str:
+        result = self.run("logs", "--no-color", service, check=False)
+        return result.stdout + result.stderr
+
+    def wait_healthy(self, *services: str, timeout: float = 180) -> None:
+        for service in services:
+            wait_until(lambda s=service: self.health(s) == "healthy", timeout, f"{service} to be healthy")
+
+    def mcp_health(self) -> dict[str, Any]:
+        return httpx.get(f"http://127.0.0.1:{self.mcp_port}/health", timeout=3).json()
+
+    def edit(self, relative: str, transform: Callable[[str], str]) -> None:
+        """Save a file the way an editor does: write a temp file and rename it over the original."""
+        path = self.workdir / relative
+        new_text = transform(path.read_text())
+        temporary = path.with_name(f".{path.name}.swp")
+        temporary.write_text(new_text)
+        os.replace(temporary, path)
