@@ -6,8 +6,6 @@ PROD_FILES := -f docker-compose.butler.yml
 DEV_FILES := -f docker-compose.butler.yml -f docker-compose.butler.dev.yml
 VENV ?= .venv
 PYTEST_ARGS ?=
-MISTRAL_MODEL_REPO ?= bartowski/Mistral-7B-Instruct-v0.3-GGUF
-MISTRAL_MODEL_FILE ?= Mistral-7B-Instruct-v0.3-Q4_K_M.gguf
 
 # BuildKit for cache mounts, with Compose v1 too.
 export DOCKER_BUILDKIT := 1
@@ -22,7 +20,7 @@ CHAT_USER_ID ?= 1
 CHAT_WAIT ?= 60
 
 # The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
-DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)' MISTRAL_MODEL_FILE='$(MISTRAL_MODEL_FILE)'
+DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)'
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
 DEV_ENV += TELEGRAM_BOT_TOKEN='$(EMULATOR_BOT_TOKEN)' TELEGRAM_API_URL='http://telegram-emulator:8081'
@@ -98,9 +96,8 @@ config-check: ## Validate the production file alone and the merged dev pair
 
 .PHONY: model
 model: ## Download the Mistral GGUF into the models volume, unless it is there
-	$(DEV) run --rm --no-deps --entrypoint sh mistral -c \
-	  'test -f "/models/$$MISTRAL_MODEL_FILE" && echo "model /models/$$MISTRAL_MODEL_FILE is present" \
-	   || hf download "$(MISTRAL_MODEL_REPO)" "$$MISTRAL_MODEL_FILE" --local-dir /models'
+	$(DEV) build mistral
+	$(DEV) --profile model run --rm model-download
 
 .PHONY: model-or-warn
 model-or-warn:

@@ -99,8 +99,11 @@ class Stack:
             "TELEGRAM_EMULATOR_PORT": str(self.emulator_port),
         }
 
-    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        command = [*self.compose, *(arg for f in self.files for arg in ("-f", f)), "--profile", "emulator", *args]
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 600, files: list[str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        file_args = [arg for name in files or self.files for arg in ("-f", name)]
+        command = [*self.compose, *file_args, "--profile", "emulator", *args]
         result = subprocess.run(
             command, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )

@@ -91,6 +91,17 @@ def bot_pid(stack: Stack) -> int:
     return json.loads(health)["pid"]
 
 
+def settled_bot_pid(stack: Stack) -> int:
+    """The bot's pid once an earlier test's restart is over: the same process answers twice, 2 s apart."""
+
+    def same_pid_twice() -> int | None:
+        first = bot_pid(stack)
+        time.sleep(2)
+        return first if bot_pid(stack) == first else None
+
+    return wait_until(same_pid_twice, 30, "the bot process to settle")
+
+
 BOT_HEALTH = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090/health', timeout=3).read().decode())"
 
 
@@ -99,7 +110,7 @@ def owner(stack: Stack) -> TelegramUser:
 
 
 def test_bot_python_edit_replaces_the_process_with_new_behaviour(stack: Stack) -> None:
-    before_pid, before = bot_pid(stack), stack.restart_marker("butler-bot")
+    before_pid, before = settled_bot_pid(stack), stack.restart_marker("butler-bot")
     marker = f"probe {secrets.token_hex(4)}"
     snippet = "from aiogram.filters import Command\n" + PROBE_COMMAND.format(marker=marker)
     stack.edit("butler_bot/handlers/start.py", lambda text: text + snippet)
@@ -113,8 +124,7 @@ def test_bot_python_edit_replaces_the_process_with_new_behaviour(stack: Stack) -
 
 
 def test_bot_ignores_non_python_edits_and_bytecode(stack: Stack) -> None:
-    wait_until(lambda: stack.health("butler-bot") == "healthy", 30, "a settled bot")
-    before_pid = bot_pid(stack)
+    before_pid = settled_bot_pid(stack)
     notes = stack.workdir / "butler_bot/NOTES.md"
     cache = stack.workdir / "butler_bot/__pycache__"
     try:
