@@ -99,11 +99,15 @@ class Stack:
             "TELEGRAM_EMULATOR_PORT": str(self.emulator_port),
         }
 
+    def argv(self, *args: str, files: list[str] | None = None) -> list[str]:
+        """The compose command line for this project: its files and the emulator profile."""
+        file_args = [arg for name in files or self.files for arg in ("-f", name)]
+        return [*self.compose, *file_args, "--profile", "emulator", *args]
+
     def run(
         self, *args: str, check: bool = True, timeout: float = 600, files: list[str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        file_args = [arg for name in files or self.files for arg in ("-f", name)]
-        command = [*self.compose, *file_args, "--profile", "emulator", *args]
+        command = self.argv(*args, files=files)
         result = subprocess.run(
             command, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -114,7 +118,7 @@ class Stack:
         return result
 
     def container_id(self, service: str) -> str:
-        return self.run("ps", "-q", service).stdout.strip()
+        return self.run("ps", "-a", "-q", service).stdout.strip()
 
     def inspect(self, service: str) -> dict[str, Any]:
         out = subprocess.run(
