@@ -117,3 +117,8 @@ lint: $(VENV)/.synced ## Check style with ruff
 .PHONY: test
 test: $(VENV)/.synced ## Run every test, the Docker end-to-end ones included
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: $(VENV)/.synced ## Print the benchmarks: dev loop (reload vs start), MCP tool calls
+	$(VENV)/bin/python -m bench.dev_loop
+	$(VENV)/bin/python -m bench.mcp_tools

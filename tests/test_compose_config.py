@@ -39,7 +39,14 @@ def render(compose: list[str], *files: str, cwd: Path = REPO_ROOT) -> dict[str, 
         check=False,
     )
     assert result.returncode == 0, f"expected `config` to render {files}; got:\n{result.stderr}"
-    return yaml.safe_load(result.stdout)
+    rendered = yaml.safe_load(result.stdout)
+    # Compose v1 renders services of every profile; keep those that `up` would start, as v2 does.
+    rendered["services"] = {
+        name: service
+        for name, service in rendered["services"].items()
+        if not service.get("profiles") or "emulator" in service["profiles"]
+    }
+    return rendered
 
 
 def as_list(command: Any) -> list[str]:

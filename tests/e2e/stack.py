@@ -137,6 +137,15 @@ class Stack:
     def exec(self, service: str, *command: str) -> str:
         return self.run("exec", "-T", service, *command).stdout
 
+    def docker_exec(self, service: str, *command: str) -> str:
+        """Run a command in the service's container straight through Docker: fast enough to poll with."""
+        result = subprocess.run(
+            ["docker", "exec", self.container_id(service), *command], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"expected {command} in {service} to succeed; saw:\n{result.stderr}")
+        return result.stdout
+
     def logs(self, service: str) -> str:
         result = self.run("logs", "--no-color", service, check=False)
         return result.stdout + result.stderr

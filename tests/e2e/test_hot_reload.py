@@ -87,7 +87,7 @@ async def reload_probe(message: Message) -> None:
 
 
 def bot_pid(stack: Stack) -> int:
-    health = stack.exec("butler-bot", "python", "-c", BOT_HEALTH)
+    health = stack.docker_exec("butler-bot", "python", "-c", BOT_HEALTH)
     return json.loads(health)["pid"]
 
 
