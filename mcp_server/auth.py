@@ -1,4 +1,4 @@
-"""Bearer-token check for the MCP endpoint; /health stays open for healthchecks."""
+"""Bearer-token check for /mcp and the bot's /internal endpoints; /health stays open for healthchecks."""
 
 import secrets
 
@@ -7,13 +7,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class BearerTokenMiddleware:
-    def __init__(self, app: ASGIApp, token: str, protected_prefix: str = "/mcp") -> None:
+    def __init__(self, app: ASGIApp, token: str, protected_prefixes: tuple[str, ...] = ("/mcp", "/internal")) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
-        self.protected_prefix = protected_prefix
+        self.protected_prefixes = protected_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.protected_prefix):
+        if scope["type"] == "http" and scope["path"].startswith(self.protected_prefixes):
             sent = dict(scope["headers"]).get(b"authorization", b"")
             if not secrets.compare_digest(sent, self.expected):
                 response = JSONResponse(

@@ -1,0 +1,51 @@
+"""The agenda tool: one call that answers "what is on today?"."""
+
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_server import models
+from mcp_server.models import utcnow
+from mcp_server.times import day_bounds, local_iso
+from mcp_server.tools.common import ToolDeps
+from mcp_server.tools.reminders import Reminder, pending_reminders, reminder_view
+from mcp_server.tools.tasks import Task, open_tasks_due, task_view
+from mcp_server.users import UserId
+
+
+class Agenda(BaseModel):
+    now: str = Field(description="Current local time")
+    timezone: str
+    overdue_tasks: list[Task] = Field(description="Open tasks whose due time has passed, oldest first")
+    due_today: list[Task] = Field(description="Open tasks due later today")
+    reminders: list[Reminder] = Field(description="Reminders still to be sent today")
+    more: bool = Field(description="A list was cut at the limit: call tasks_list or reminders_list for the rest")
+
+
+def register(mcp: MCPServer, deps: ToolDeps) -> None:
+    limit = deps.limits.list_default
+
+    @mcp.tool(title="Today's agenda", annotations=ToolAnnotations(read_only_hint=True))
+    async def agenda_today(user_id: UserId) -> Agenda:
+        """Give today's overview: overdue tasks, tasks due today and the reminders still to come today."""
+        now = utcnow()
+        task = models.Task
+        async with deps.db.session() as session:
+            zone = await deps.zone(session, user_id)
+            _, end_of_today = day_bounds(now, zone)
+            overdue = (await session.scalars(open_tasks_due(user_id, task.due_at < now).limit(limit + 1))).all()
+            due_today = await session.scalars(
+                open_tasks_due(user_id, task.due_at >= now, task.due_at <= end_of_today).limit(limit + 1)
+            )
+            reminders = await session.scalars(
+                pending_reminders(user_id).where(models.Reminder.due_at <= end_of_today).limit(limit + 1)
+            )
+            due_today_rows, reminder_rows = due_today.all(), reminders.all()
+        return Agenda(
+            now=local_iso(now, zone),
+            timezone=zone.key,
+            overdue_tasks=[task_view(row, zone, now) for row in overdue[:limit]],
+            due_today=[task_view(row, zone, now) for row in due_today_rows[:limit]],
+            reminders=[reminder_view(row, zone) for row in reminder_rows[:limit]],
+            more=max(len(overdue), len(due_today_rows), len(reminder_rows)) > limit,
+        )

@@ -1,0 +1,217 @@
+"""Task tools: the user's to-do list, with due times and priorities."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mcp_server import models
+from mcp_server.models import utcnow
+from mcp_server.times import day_bounds, end_of_day, local_iso, parse_local_time
+from mcp_server.tools.common import (
+    Deleted,
+    OptionalText,
+    TimeText,
+    ToolDeps,
+    check_room,
+    id_param,
+    limit_param,
+    owned_row,
+    text_param,
+)
+from mcp_server.users import UserId
+
+Priority = Literal["low", "normal", "high"]
+PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
+PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
+TaskFilter = Literal["open", "done", "overdue", "due_today", "all"]
+
+DUE_DESCRIPTION = "When the task is due, in the user's local time: 'YYYY-MM-DDTHH:MM', or 'YYYY-MM-DD' for a whole day"
+SHOW_DESCRIPTION = "open (not done, overdue included), done, overdue, due_today (open, due some time today) or all"
+
+
+class Task(BaseModel):
+    id: int
+    title: str
+    notes: OptionalText
+    priority: Priority
+    status: Literal["open", "overdue", "done"] = Field(description="overdue: open and past its due time")
+    due: OptionalText = Field(description="Local due date ('YYYY-MM-DD', whole day) or date-time with UTC offset")
+    completed_at: OptionalText = Field(description="When it was marked done, local time")
+
+
+class TaskList(BaseModel):
+    tasks: list[Task]
+    more: bool = Field(description="More tasks match than were returned: narrow the filter or raise the limit")
+    timezone: str = Field(description="The user's timezone, which the times are shown in")
+
+
+def task_view(task: models.Task, zone: ZoneInfo, now: datetime) -> Task:
+    return Task(
+        id=task.id,
+        title=task.title,
+        notes=task.notes,
+        priority=PRIORITY_NAME[task.priority],
+        status=task_status(task, now),
+        due=task_due(task, zone),
+        completed_at=local_iso(task.completed_at, zone) if task.completed_at else None,
+    )
+
+
+def task_due(task: models.Task, zone: ZoneInfo) -> str | None:
+    if task.due_date is not None:
+        return task.due_date.isoformat()
+    return local_iso(task.due_at, zone) if task.due_at is not None else None
+
+
+def task_status(task: models.Task, now: datetime) -> Literal["open", "overdue", "done"]:
+    if task.completed_at is not None:
+        return "done"
+    return "overdue" if task.due_at is not None and task.due_at < now else "open"
+
+
+def search_text(title: str, notes: str | None) -> str:
+    return f"{title}\n{notes or ''}".casefold()
+
+
+def open_tasks_due(user_id: int, *conditions: ColumnElement[bool]) -> Select[tuple[models.Task]]:
+    """The user's open tasks matching `conditions`, soonest due first, undated last."""
+    return (
+        select(models.Task)
+        .where(models.Task.user_id == user_id, models.Task.completed_at.is_(None), *conditions)
+        .order_by(models.Task.due_at.asc().nulls_last(), models.Task.priority.desc(), models.Task.id)
+    )
+
+
+async def realign_whole_day_tasks(session: AsyncSession, user_id: int, zone: ZoneInfo) -> None:
+    """After a timezone change: a whole-day task still ends at midnight of its day, now in the new zone."""
+    tasks = await session.scalars(
+        select(models.Task).where(models.Task.user_id == user_id, models.Task.due_date.is_not(None))
+    )
+    for task in tasks:
+        if task.due_date is not None:
+            task.due_at = end_of_day(task.due_date, zone)
+
+
+def register(mcp: MCPServer, deps: ToolDeps) -> None:
+    limits = deps.limits
+    title_type = text_param(limits.max_title_length, "Short title of the task, e.g. 'Buy milk'")
+    notes_type = text_param(limits.max_text_length, "Details of the task; '' clears them", required=False)
+    query_type = text_param(limits.max_query_length, "Only tasks whose title or notes contain all these words")
+    task_id_type = id_param("task")
+    limit_type = limit_param(limits)
+
+    @mcp.tool(title="Add a task")
+    async def tasks_add(
+        user_id: UserId,
+        title: title_type,
+        notes: notes_type | None = None,
+        due: Annotated[TimeText | None, Field(description=DUE_DESCRIPTION)] = None,
+        priority: Annotated[Priority, Field(description="How much it matters")] = "normal",
+    ) -> Task:
+        """Add a task to the user's to-do list."""
+        async with deps.db.session() as session:
+            zone = await deps.zone(session, user_id)
+            await check_room(session, models.Task, user_id, limits)
+            due_at, due_date = parse_local_time(due, zone) if due else (None, None)
+            task = models.Task(
+                user_id=user_id,
+                title=title,
+                notes=notes or None,
+                priority=PRIORITY_RANK[priority],
+                due_at=due_at,
+                due_date=due_date,
+                search_text=search_text(title, notes),
+            )
+            session.add(task)
+            await session.flush()
+            return task_view(task, zone, utcnow())
+
+    @mcp.tool(title="List tasks", annotations=ToolAnnotations(read_only_hint=True))
+    async def tasks_list(
+        user_id: UserId,
+        show: Annotated[TaskFilter, Field(description=SHOW_DESCRIPTION)] = "open",
+        text: query_type | None = None,
+        limit: limit_type = limits.list_default,
+    ) -> TaskList:
+        """List the user's tasks: open ones soonest due first, done ones most recently completed first."""
+        now = utcnow()
+        async with deps.db.session() as session:
+            zone = await deps.zone(session, user_id)
+            task = models.Task
+            if show == "done":
+                query = (
+                    select(task)
+                    .where(task.user_id == user_id, task.completed_at.is_not(None))
+                    .order_by(task.completed_at.desc(), task.id.desc())
+                )
+            elif show == "all":
+                query = select(task).where(task.user_id == user_id).order_by(task.completed_at.is_not(None), task.id)
+            elif show == "overdue":
+                query = open_tasks_due(user_id, task.due_at < now)
+            elif show == "due_today":
+                start, end = day_bounds(now, zone)
+                query = open_tasks_due(user_id, task.due_at > start, task.due_at <= end)
+            else:
+                query = open_tasks_due(user_id)
+            for word in (text or "").casefold().split():
+                query = query.where(task.search_text.contains(word, autoescape=True))
+            rows = (await session.scalars(query.limit(limit + 1))).all()
+        return TaskList(
+            tasks=[task_view(row, zone, now) for row in rows[:limit]], more=len(rows) > limit, timezone=zone.key
+        )
+
+    @mcp.tool(title="Complete a task", annotations=ToolAnnotations(idempotent_hint=True))
+    async def tasks_complete(user_id: UserId, task_id: task_id_type) -> Task:
+        """Mark a task as done."""
+        async with deps.db.session() as session:
+            zone = await deps.zone(session, user_id)
+            task = await owned_row(session, models.Task, task_id, user_id)
+            now = utcnow()
+            task.completed_at = task.completed_at or now
+            return task_view(task, zone, now)
+
+    @mcp.tool(title="Change a task")
+    async def tasks_update(
+        user_id: UserId,
+        task_id: task_id_type,
+        title: title_type | None = None,
+        notes: notes_type | None = None,
+        due: Annotated[TimeText | None, Field(description=DUE_DESCRIPTION)] = None,
+        clear_due: Annotated[bool, Field(description="Remove the due time")] = False,
+        priority: Annotated[Priority | None, Field(description="How much it matters")] = None,
+        reopen: Annotated[bool, Field(description="Mark a done task as open again")] = False,
+    ) -> Task:
+        """Change a task's title, notes, due time or priority, or reopen it; omitted fields stay as they are."""
+        if due and clear_due:
+            raise ToolError("Give either due or clear_due, not both.")
+        async with deps.db.session() as session:
+            zone = await deps.zone(session, user_id)
+            task = await owned_row(session, models.Task, task_id, user_id)
+            if title is not None:
+                task.title = title
+            if notes is not None:
+                task.notes = notes or None
+            if due:
+                task.due_at, task.due_date = parse_local_time(due, zone)
+            if clear_due:
+                task.due_at, task.due_date = None, None
+            if priority is not None:
+                task.priority = PRIORITY_RANK[priority]
+            if reopen:
+                task.completed_at = None
+            task.search_text = search_text(task.title, task.notes)
+            return task_view(task, zone, utcnow())
+
+    @mcp.tool(title="Delete a task", annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=False))
+    async def tasks_delete(user_id: UserId, task_id: task_id_type) -> Deleted:
+        """Delete a task for good (to finish a task, complete it instead)."""
+        async with deps.db.session() as session:
+            await session.delete(await owned_row(session, models.Task, task_id, user_id))
+        return Deleted(id=task_id)

@@ -1,0 +1,113 @@
+"""The HTTP surface: bearer auth on /mcp and /internal, open /health, Host-header checks, protocol errors."""
+
+import json
+from typing import Any
+
+import httpx2
+import pytest
+
+from mcp_server.tools.catalog import TOOL_NAMES
+from tests.mcp_server.conftest import TOKEN, RunningServer, mcp_client
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The headers a 2026-07-28 client sends with each JSON-RPC request.
+MODERN = {
+    **AUTH,
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2026-07-28",
+    "X-Telegram-User-Id": "4242",
+}
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**(params or {}), "_meta": META}}
+
+
+def post_rpc(server: RunningServer, body: dict[str, Any], **headers: str) -> httpx2.Response:
+    sent = {**MODERN, "Mcp-Method": body["method"], **headers}
+    if body["method"] == "tools/call":
+        sent["Mcp-Name"] = body["params"]["name"]
+    return httpx2.post(server.mcp_url, content=json.dumps(body), headers=sent, timeout=10)
+
+
+def test_health_is_open(server: RunningServer) -> None:
+    response = httpx2.get(f"{server.base_url}/health")
+    assert response.status_code == 200 and response.json()["status"] == "ok", response.text
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/internal/reminders/claim", "/internal/reminders/1/ack"])
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", TOKEN])
+def test_missing_or_wrong_token_gets_401(server: RunningServer, path: str, authorization: str | None) -> None:
+    headers = {**MODERN, "Authorization": authorization} if authorization else {"Content-Type": "application/json"}
+    response = httpx2.post(f"{server.base_url}{path}", content=json.dumps(rpc("tools/list")), headers=headers)
+    assert response.status_code == 401, f"expected 401 for {path} with {authorization!r}, got {response.status_code}"
+    assert response.headers["WWW-Authenticate"] == "Bearer" and "MCP_AUTH_TOKEN" in response.text, response.text
+
+
+def test_mcp_answers_at_mcp_itself_without_a_redirect(server: RunningServer) -> None:
+    response = post_rpc(server, rpc("tools/list"))
+    assert response.status_code == 200, f"expected 200 with no redirect, got {response.status_code}"
+    assert "tasks_add" in response.text
+
+
+@pytest.mark.parametrize("host", ["mcp-server:8000", "mcp-server", "localhost:8000", "127.0.0.1:8000"])
+def test_compose_service_name_and_loopback_hosts_are_accepted(server: RunningServer, host: str) -> None:
+    assert post_rpc(server, rpc("tools/list"), Host=host).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "mcp-server.evil.example"])
+def test_a_foreign_host_header_gets_421(server: RunningServer, host: str) -> None:
+    response = post_rpc(server, rpc("tools/list"), Host=host)
+    assert response.status_code == 421, f"expected the Host check to refuse {host}, got {response.status_code}"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", -32700),
+        (b"[1, 2, 3]", -32600),
+        (json.dumps(rpc("no/such/method")).encode(), -32601),
+    ],
+)
+def test_malformed_json_rpc_gets_a_json_rpc_error(server: RunningServer, body: bytes, code: int) -> None:
+    method = json.loads(body)["method"] if body.startswith(b'{"') else "tools/list"
+    response = httpx2.post(server.mcp_url, content=body, headers={**MODERN, "Mcp-Method": method})
+    assert 400 <= response.status_code < 500, f"expected a client error, got {response.status_code}: {response.text}"
+    assert response.json()["error"]["code"] == code, response.text
+
+
+def test_an_unknown_tool_is_a_tool_error(server: RunningServer) -> None:
+    response = post_rpc(server, rpc("tools/call", {"name": "tasks.list", "arguments": {}}))
+    result = response.json()["result"]
+    assert result["isError"] is True and "Unknown tool" in result["content"][0]["text"], result
+
+
+def test_an_oversized_body_is_refused_without_a_500(server: RunningServer) -> None:
+    big = rpc("tools/call", {"name": "notes_save", "arguments": {"text": "x" * 5_000_000}})
+    assert post_rpc(server, big).status_code == 413
+
+
+async def test_legacy_clients_with_sessions_work_too(server: RunningServer) -> None:
+    """Clients from before 2026-07-28 (the Inspector, desktop hosts) use the initialize handshake."""
+    async with mcp_client(server.mcp_url, user_id=777_000_001, mode="legacy") as client:
+        assert client.protocol_version != "2026-07-28", client.protocol_version
+        added = await client.call_tool("tasks_add", {"title": "from a legacy client"})
+        assert not added.is_error and added.structured_content["title"] == "from a legacy client", added
+
+
+async def test_tools_have_descriptions_and_parameter_descriptions(server: RunningServer) -> None:
+    async with mcp_client(server.mcp_url) as client:
+        tools = (await client.list_tools()).tools
+    assert {tool.name for tool in tools} == TOOL_NAMES, [tool.name for tool in tools]
+    for tool in tools:
+        assert tool.description and tool.output_schema, f"expected {tool.name} to describe itself and its result"
+        assert "user_id" not in tool.input_schema.get("properties", {}), f"{tool.name} exposes the user id"
+        for name, schema in tool.input_schema.get("properties", {}).items():
+            described = schema.get("description") or any("description" in arm for arm in schema.get("anyOf", []))
+            assert described, f"expected {tool.name}.{name} to have a description"
