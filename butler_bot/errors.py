@@ -5,22 +5,22 @@ import logging
 from aiogram import Router
 from aiogram.types import ErrorEvent
 
+from butler_bot.texts import Texts
+
 log = logging.getLogger(__name__)
 
 router = Router(name="errors")
 
-SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side. The error is logged; please try again."
-
 
 @router.error()
-async def report_error(event: ErrorEvent) -> None:
+async def report_error(event: ErrorEvent, texts: Texts | None = None) -> None:
     message = event.update.message
-    log.exception(
-        "update %s from chat %s failed: %s",
+    log.error(
+        "update %s from chat %s failed: %r",
         event.update.update_id,
         message.chat.id if message else "-",
         event.exception,
         exc_info=event.exception,
     )
-    if message:
-        await message.answer(SOMETHING_WENT_WRONG)
+    if message and texts is not None:
+        await message.answer(texts("something_went_wrong"), parse_mode=None)

@@ -1,7 +1,7 @@
-"""One router per feature; the catch-all chat router comes last so commands win."""
+"""One router per feature, collected here; the catch-all chat router comes last so commands win."""
 
 from aiogram import Router
 
-from butler_bot.handlers import chat, start
+from butler_bot.handlers import chat, reset, start, tasks, tools
 
-routers: list[Router] = [start.router, chat.router]
+routers: list[Router] = [start.router, reset.router, tasks.router, tools.router, chat.router]

@@ -1,21 +1,24 @@
-"""Any other text goes to the language model."""
+"""Everything else the user writes goes to the agent; anything but text gets a one-line answer."""
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
-from openai import AsyncOpenAI
 
-from butler_bot.llm import ModelNotReady, ask
-from butler_bot.settings import BotSettings
+from butler_bot.backends import Backends
+from butler_bot.replies import send_text, typing
+from butler_bot.texts import Texts
 
 router = Router(name="chat")
 
 
 @router.message(F.text)
-async def chat(message: Message, llm: AsyncOpenAI, settings: BotSettings) -> None:
-    async with ChatActionSender.typing(bot=message.bot, chat_id=message.chat.id):
-        try:
-            reply = await ask(llm, settings.llm_model, message.text or "")
-        except ModelNotReady as exc:
-            reply = str(exc)
-    await message.answer(reply or "…")
+async def chat(message: Message, bot: Bot, backends: Backends, texts: Texts) -> None:
+    assert message.from_user is not None and message.text is not None
+    async with typing(bot, message.chat.id):
+        conversations = await backends.conversations()
+        answer = await conversations.reply(message.chat.id, message.from_user.id, message.text, texts)
+    await send_text(bot, message.chat.id, answer.text, formatted=answer.from_model)
+
+
+@router.message()
+async def not_text(message: Message, texts: Texts) -> None:
+    await message.answer(texts("text_only"), parse_mode=None)

@@ -23,7 +23,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         model = Path(tmp_path_factory.mktemp("model")) / "tiny.gguf"
         write_tiny_gguf(model)
         subprocess.run(["docker", "cp", str(model), f"{running.container_id('mistral')}:/models/tiny.gguf"], check=True)
-        running.wait_healthy("mcp-server", "telegram-emulator", "butler-bot", "mistral")
+        running.wait_healthy("mcp-server", "telegram-emulator", "butler-bot", "mistral", "llm-standin")
         running.mistral_at_start = running.restart_marker("mistral")
         yield running
     finally:

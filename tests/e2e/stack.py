@@ -17,8 +17,12 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_FILE = "docker-compose.butler.yml"
 DEV_FILE = "docker-compose.butler.dev.yml"
+# The scripted LLM stand-in the bot talks to in these tests (the mistral service still runs, untouched).
+E2E_FILE = "tests/e2e/compose.e2e.yml"
 EMULATOR_TOKEN = "123456:e2e-emulator-token"
 MCP_TOKEN = "e2e-" + secrets.token_hex(16)
+# Telegram users the bot serves in the tests; anyone else is a stranger.
+ALLOWED_USERS = (4242, *range(5101, 5111))
 COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
 
 
@@ -76,10 +80,11 @@ class Stack:
 
     workdir: Path
     compose: list[str]
-    files: list[str] = field(default_factory=lambda: [BASE_FILE, DEV_FILE])
+    files: list[str] = field(default_factory=lambda: [BASE_FILE, DEV_FILE, E2E_FILE])
     project: str = field(default_factory=lambda: "butlere2e" + secrets.token_hex(3))
     mcp_port: int = field(default_factory=free_port)
     emulator_port: int = field(default_factory=free_port)
+    llm_standin_port: int = field(default_factory=free_port)
     mistral_at_start: tuple[str, str, int] | None = None
 
     @property
@@ -97,6 +102,10 @@ class Stack:
             "MISTRAL_THREADS": "1",
             "MCP_DEV_PORT": str(self.mcp_port),
             "TELEGRAM_EMULATOR_PORT": str(self.emulator_port),
+            "LLM_STANDIN_PORT": str(self.llm_standin_port),
+            "LLM_BASE_URL": "http://llm-standin:8080/v1",
+            "LLM_TIMEOUT": "5",
+            "ALLOWED_USER_IDS": ",".join(map(str, ALLOWED_USERS)),
         }
 
     def argv(self, *args: str, files: list[str] | None = None) -> list[str]:

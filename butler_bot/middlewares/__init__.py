@@ -1,0 +1,1 @@
+"""Update middlewares: who may use the bot, then the per-request context (language, texts)."""

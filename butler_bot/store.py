@@ -1,0 +1,120 @@
+"""What the bot keeps across restarts: each chat's recent turns, delivered reminder ids, each user's language.
+
+One SQLite file on the bot's data volume. The statements are tiny and local (WAL, no fsync per commit), so
+they run on the event loop rather than paying a thread hop per message.
+"""
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL,
+    messages TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS turns_by_chat ON turns (chat_id, id);
+CREATE TABLE IF NOT EXISTS delivered_reminders (
+    reminder_id INTEGER PRIMARY KEY,
+    delivered_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS user_languages (
+    user_id INTEGER PRIMARY KEY,
+    language TEXT NOT NULL
+);
+"""
+
+# Delivered-reminder ids older than this many rows are dropped; the MCP server never re-sends acknowledged ones.
+KEEP_DELIVERED = 10_000
+
+
+@dataclass
+class BotStore:
+    db: sqlite3.Connection
+    history_turns: int
+    persistent: bool
+
+    @classmethod
+    def open(cls, path: Path, history_turns: int) -> "BotStore":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            persistent = True
+        except (OSError, sqlite3.Error) as exc:
+            log.error(
+                "cannot open %s (%s): chat history and delivered reminders are kept in memory only and are lost "
+                "on restart; mount a writable volume there (the stack's butler-bot-data volume at /data)",
+                path,
+                exc,
+            )
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            persistent = False
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return cls(db=db, history_turns=history_turns, persistent=persistent)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def history(self, chat_id: int) -> list[dict[str, Any]]:
+        """The chat's last `history_turns` turns as chat messages, oldest first."""
+        if self.history_turns == 0:
+            return []
+        rows = self.db.execute(
+            "SELECT messages FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, self.history_turns)
+        ).fetchall()
+        return [message for (messages,) in reversed(rows) for message in json.loads(messages)]
+
+    def add_turn(self, chat_id: int, messages: list[dict[str, Any]]) -> None:
+        """Keep one finished turn (the user's message and the answer) and forget turns beyond the limit."""
+        if self.history_turns == 0:
+            return
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT INTO turns (chat_id, messages) VALUES (?, ?)",
+                (chat_id, json.dumps(messages, ensure_ascii=False)),
+            )
+            self.db.execute(
+                "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
+                "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
+                (chat_id, chat_id, self.history_turns),
+            )
+
+    def clear_history(self, chat_id: int) -> None:
+        self.db.execute("DELETE FROM turns WHERE chat_id = ?", (chat_id,))
+
+    def was_delivered(self, reminder_id: int) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM delivered_reminders WHERE reminder_id = ?", (reminder_id,)).fetchone()
+            is not None
+        )
+
+    def mark_delivered(self, reminder_id: int) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT OR IGNORE INTO delivered_reminders (reminder_id) VALUES (?)", (reminder_id,))
+            self.db.execute(
+                "DELETE FROM delivered_reminders WHERE reminder_id NOT IN "
+                "(SELECT reminder_id FROM delivered_reminders ORDER BY reminder_id DESC LIMIT ?)",
+                (KEEP_DELIVERED,),
+            )
+
+    def language(self, user_id: int) -> str | None:
+        row = self.db.execute("SELECT language FROM user_languages WHERE user_id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_language(self, user_id: int, language: str) -> None:
+        self.db.execute(
+            "INSERT INTO user_languages (user_id, language) VALUES (?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET language = excluded.language",
+            (user_id, language),
+        )

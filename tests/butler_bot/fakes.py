@@ -1,0 +1,148 @@
+"""Stand-ins for what cannot run inside a unit test: a Bot API that records what the bot sends."""
+
+import itertools
+import json
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Chat, Message, MessageEntity, Update, User
+from mcp.types import Tool
+
+from butler_bot import errors, handlers
+from butler_bot.backends import ToolsUnavailable
+from butler_bot.tools import ToolResult
+
+BOT_TOKEN = "42:fake-token-for-tests"
+_update_ids = itertools.count(1)
+
+
+class RecordingSession(BaseSession):
+    """Answers every Bot API call at once and keeps it; `failures` are raised first, one per call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[TelegramMethod[Any]] = []
+        self.failures: list[Exception] = []
+        self._message_ids = itertools.count(1)
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
+    ) -> Any:
+        self.calls.append(method)
+        if self.failures:
+            raise self.failures.pop(0)
+        if type(method).__name__ == "SendMessage":
+            chat = Chat(id=method.chat_id, type="private")
+            return Message(message_id=next(self._message_ids), date=datetime.now(UTC), chat=chat, text=method.text)
+        if type(method).__name__ == "GetMe":
+            return User(id=42, is_bot=True, first_name="Butler", username="butler_test_bot")
+        return True
+
+    async def close(self) -> None:
+        pass
+
+    async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
+        yield b""
+
+    def sent(self, chat_id: int | None = None) -> list[Any]:
+        """The sendMessage calls, to `chat_id` if given."""
+        return [
+            call
+            for call in self.calls
+            if type(call).__name__ == "SendMessage" and (chat_id is None or call.chat_id == chat_id)
+        ]
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        return [call.text for call in self.sent(chat_id)]
+
+    def actions(self, chat_id: int) -> list[str]:
+        return [
+            call.action for call in self.calls if type(call).__name__ == "SendChatAction" and call.chat_id == chat_id
+        ]
+
+
+def release_routers() -> None:
+    """Let the module-level routers join another dispatcher: aiogram attaches a router to one parent only."""
+    for router in [*handlers.routers, errors.router]:
+        if router.parent_router is not None:
+            router.parent_router.sub_routers.remove(router)
+            router._parent_router = None
+
+
+def recording_bot() -> tuple[Bot, RecordingSession]:
+    session = RecordingSession()
+    return Bot(BOT_TOKEN, session=session), session
+
+
+def text_update(
+    user_id: int, text: str, *, chat_id: int | None = None, chat_type: str = "private", language: str = "en"
+) -> Update:
+    """What Telegram delivers when `user_id` writes `text` (in their private chat unless told otherwise)."""
+    user = User(id=user_id, is_bot=False, first_name=f"User{user_id}", language_code=language)
+    chat = Chat(id=chat_id if chat_id is not None else user_id, type=chat_type)
+    # A Telegram client marks a leading /command as a bot_command entity.
+    entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))] if text[:1] == "/" else None
+    message = Message(
+        message_id=next(_update_ids), date=datetime.now(UTC), chat=chat, from_user=user, text=text, entities=entities
+    )
+    return Update(update_id=next(_update_ids), message=message)
+
+
+class FakeToolbox:
+    """The butler's tools as a dict of canned results; records each call."""
+
+    def __init__(self, results: dict[str, Any] | None = None, *, down: bool = False) -> None:
+        self.results = results or {"tasks_add": {"id": 1, "title": "buy milk"}, "time_now": {"timezone": "UTC"}}
+        self.tools = [
+            Tool(name=name, description=f"The {name} tool", input_schema={"type": "object", "properties": {}})
+            for name in self.results
+        ]
+        self.down = down
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.forgotten = 0
+
+    async def list(self) -> list[Any]:
+        if self.down:
+            raise ToolsUnavailable("the fake tool server is down")
+        return self.tools
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        if self.down:
+            raise ToolsUnavailable("the fake tool server is down")
+        self.calls.append((name, arguments))
+        data = self.results[name]
+        return ToolResult(text=json.dumps(data), is_error=False, data=data)
+
+    def forget_tools(self) -> None:
+        self.forgotten += 1
+
+
+class FakeMcpTools:
+    """McpTools' surface for Conversations: one FakeToolbox for every user, and who asked."""
+
+    def __init__(self, toolbox: FakeToolbox) -> None:
+        self.toolbox = toolbox
+        self.users: list[int] = []
+
+    def for_user(self, user_id: int) -> FakeToolbox:
+        self.users.append(user_id)
+        return self.toolbox
+
+    async def call(self, user_id: int, name: str, arguments: dict[str, Any]) -> Any:
+        self.users.append(user_id)
+        return await self.toolbox.call(name, arguments)
+
+    async def list_tools(self, user_id: int) -> list[Any]:
+        self.users.append(user_id)
+        return await self.toolbox.list()
+
+    async def close(self) -> None:
+        pass
