@@ -18,12 +18,18 @@ EMULATOR_BOT_TOKEN := 123456:dev-only-emulator-token
 EMULATOR_URL = http://127.0.0.1:$(or $(TELEGRAM_EMULATOR_PORT),8081)
 CHAT_USER_ID ?= 1
 CHAT_WAIT ?= 60
+# Prints the bot's new messages to CHAT_USER_ID; fails when there are none.
+READ_INBOX = curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/json' \
+  -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
+  | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"]) for u in r]; sys.exit(0 if r else 1)'
 
 # The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
 DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)'
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
 DEV_ENV += TELEGRAM_BOT_TOKEN='$(EMULATOR_BOT_TOKEN)' TELEGRAM_API_URL='http://telegram-emulator:8081'
+# The emulator's user is the owner, unless .env names others.
+DEV_ENV += ALLOWED_USER_IDS='$(or $(ALLOWED_USER_IDS),$(CHAT_USER_ID))'
 endif
 DEV := $(DEV_ENV) $(COMPOSE) $(DEV_FILES) --profile emulator
 PROD := $(COMPOSE) $(PROD_FILES)
@@ -52,13 +58,13 @@ chat: ## Message the bot through the emulator and print its replies: make chat M
 	@test -n "$$MSG" || { echo 'usage: make chat MSG="your message"'; exit 2; }
 	@python3 -c 'import json, os; print(json.dumps({"token": "$(EMULATOR_BOT_TOKEN)", "user_id": $(CHAT_USER_ID), "text": os.environ["MSG"]}))' \
 	  | curl -fsS $(EMULATOR_URL)/sendMessage -H 'Content-Type: application/json' -d @- >/dev/null
-	@for _ in $$(seq $(CHAT_WAIT)); do \
-	  sleep 1; \
-	  curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/json' \
-	    -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
-	  | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"]) for u in r]; sys.exit(0 if r else 1)' \
-	  && exit 0; \
-	done; echo "no reply within $(CHAT_WAIT) s (see: make logs)"; exit 1
+	@for _ in $$(seq $(CHAT_WAIT)); do sleep 1; $(READ_INBOX) && exit 0; done; \
+	  echo "no reply within $(CHAT_WAIT) s (see: make logs)"; exit 1
+
+.PHONY: inbox
+inbox: ## Print the bot's new messages in the emulator (reminders land here); WATCH=1 keeps waiting
+	@$(READ_INBOX) || echo "(no new messages)"
+	@while [ -n "$(WATCH)" ]; do sleep 2; $(READ_INBOX) || true; done
 
 .PHONY: up
 up: ## Run the production stack in the background (needs .env)
@@ -119,6 +125,7 @@ test: $(VENV)/.synced ## Run every test, the Docker end-to-end ones included
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(VENV)/.synced ## Print the benchmarks: dev loop (reload vs start), MCP tool calls
+bench: $(VENV)/.synced ## Print the benchmarks: dev loop (reload vs start), MCP tool calls, bot overhead
 	$(VENV)/bin/python -m bench.dev_loop
 	$(VENV)/bin/python -m bench.mcp_tools
+	$(VENV)/bin/python -m bench.bot_overhead
