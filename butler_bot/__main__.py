@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import sys
 
 from shared.logging import configure_logging
@@ -23,6 +24,10 @@ def run() -> None:
         # One line a developer spots in `make logs`; the traceback follows it.
         log.critical("butler-bot crashed: %r; it stays down until restarted (in dev: the next save)", exc, exc_info=exc)
         sys.exit(1)
+    # Everything is closed by now. Skipping the interpreter's teardown of aiogram's thousands of models
+    # saves about 0.5 s on every hot-reload restart.
+    logging.shutdown()
+    os._exit(0)
 
 
 if __name__ == "__main__":
