@@ -51,7 +51,9 @@ ONE_TOOL_CALL = {
 @contextmanager
 def standin_process(port: int) -> Iterator[str]:
     server = REPO_ROOT / "tests/e2e/llm_standin/server.py"
-    process = subprocess.Popen([sys.executable, str(server)], env={**os.environ, "PORT": str(port)})
+    process = subprocess.Popen(
+        [sys.executable, str(server)], env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

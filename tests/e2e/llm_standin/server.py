@@ -163,4 +163,6 @@ def make_app() -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(make_app(), host="0.0.0.0", port=int(os.environ.get("PORT", "8080")), access_log=None)
+    # 0.0.0.0 inside its container (the bot reaches it over the compose network); the bench sets 127.0.0.1.
+    host = os.environ.get("HOST", "0.0.0.0")
+    web.run_app(make_app(), host=host, port=int(os.environ.get("PORT", "8080")), access_log=None)
