@@ -1,6 +1,7 @@
 """/tasks and /today: straight from the tools, no model in between."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import Bot, Router
@@ -17,31 +18,35 @@ log = logging.getLogger(__name__)
 router = Router(name="tasks")
 
 
-async def call_tool(backends: Backends, user_id: int, name: str) -> dict[str, Any] | None:
-    """The tool's structured result, or None (logged) when the tools cannot answer."""
+async def answer_from_tool(
+    message: Message,
+    bot: Bot,
+    backends: Backends,
+    texts: Texts,
+    name: str,
+    view: Callable[[dict[str, Any], Texts], str],
+) -> None:
+    """Call one tool as the user who wrote and send its result through `view`, or say the tools are down."""
+    assert message.from_user is not None
+    user_id = message.from_user.id
     conversations = await backends.conversations()
     try:
         result = await conversations.tools.call(user_id, name, {})
     except ToolsUnavailable as exc:
         log.warning("%s for user %s: tools unavailable: %s", name, user_id, exc)
-        return None
-    if result.is_error or result.data is None:
+        result = None
+    if result is not None and (result.is_error or result.data is None):
         log.warning("%s for user %s failed: %s", name, user_id, result.text)
-        return None
-    return result.data
+        result = None
+    text = view(result.data, texts) if result is not None else texts("tools_unavailable")
+    await send_text(bot, message.chat.id, text)
 
 
 @router.message(Command("tasks"))
 async def list_tasks(message: Message, bot: Bot, backends: Backends, texts: Texts) -> None:
-    assert message.from_user is not None
-    data = await call_tool(backends, message.from_user.id, "tasks_list")
-    text = tasks_view(data, texts) if data is not None else texts("tools_unavailable")
-    await send_text(bot, message.chat.id, text)
+    await answer_from_tool(message, bot, backends, texts, "tasks_list", tasks_view)
 
 
 @router.message(Command("today"))
 async def today(message: Message, bot: Bot, backends: Backends, texts: Texts) -> None:
-    assert message.from_user is not None
-    data = await call_tool(backends, message.from_user.id, "agenda_today")
-    text = agenda_view(data, texts) if data is not None else texts("tools_unavailable")
-    await send_text(bot, message.chat.id, text)
+    await answer_from_tool(message, bot, backends, texts, "agenda_today", agenda_view)
