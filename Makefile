@@ -27,11 +27,12 @@ READ_INBOX = curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/
 DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)'
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
+EMULATOR_PROFILE := --profile emulator
 DEV_ENV += TELEGRAM_BOT_TOKEN='$(EMULATOR_BOT_TOKEN)' TELEGRAM_API_URL='http://telegram-emulator:8081'
 # The emulator's user is the owner, unless .env names others.
 DEV_ENV += ALLOWED_USER_IDS='$(or $(ALLOWED_USER_IDS),$(CHAT_USER_ID))'
 endif
-DEV := $(DEV_ENV) $(COMPOSE) $(DEV_FILES) --profile emulator
+DEV := $(DEV_ENV) $(COMPOSE) $(DEV_FILES) $(EMULATOR_PROFILE)
 PROD := $(COMPOSE) $(PROD_FILES)
 
 .DEFAULT_GOAL := help
@@ -76,7 +77,7 @@ up: ## Run the production stack in the background (needs .env)
 
 .PHONY: down
 down: ## Stop and remove the containers (data and model volumes stay)
-	$(DEV) down --remove-orphans
+	$(DEV) --profile emulator down --remove-orphans
 
 .PHONY: logs
 logs: ## Follow the logs of every service
