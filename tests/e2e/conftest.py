@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.real_model import run_llama_server, smollm2_gguf
 from tests.e2e.stack import COMPOSE_FLAVOURS, Stack, compose_available, copy_worktree
 from tests.e2e.tiny_gguf import write_tiny_gguf
 
@@ -28,3 +29,16 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield running
     finally:
         running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2(request: pytest.FixtureRequest) -> Path:
+    """SmolLM2-135M-Instruct's GGUF, kept in pytest's cache directory between runs."""
+    return smollm2_gguf(request.config.cache.mkdir("smollm2"))
+
+
+@pytest.fixture(scope="session")
+def real_llm(smollm2: Path) -> Iterator[str]:
+    """The base URL of the project's mistral image serving SmolLM2 with the image's default (shipped) template."""
+    with run_llama_server(smollm2) as base_url:
+        yield base_url
