@@ -23,17 +23,28 @@ READ_INBOX = curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/
   -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
   | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"]) for u in r]; sys.exit(0 if r else 1)'
 
+# A model elsewhere (vLLM, a hosted API) needs no local one: no GGUF download and no mistral service then.
+LOCAL_MODEL := $(if $(LLM_BASE_URL),$(findstring //mistral:,$(LLM_BASE_URL)),yes)
+APP_SERVICES := $(if $(LOCAL_MODEL),,mcp-server butler-bot)
+
 # The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
-DEV_ENV := MCP_AUTH_TOKEN='$(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)'
+# Exported rather than written on the command line, so make never prints a secret.
+DEV_TARGETS := dev dev-mcp dev-bot build rebuild config-check model model-or-warn down logs ps
+$(DEV_TARGETS): export MCP_AUTH_TOKEN := $(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
 EMULATOR_PROFILE := --profile emulator
-DEV_ENV += TELEGRAM_BOT_TOKEN='$(EMULATOR_BOT_TOKEN)' TELEGRAM_API_URL='http://telegram-emulator:8081'
+$(DEV_TARGETS): export TELEGRAM_BOT_TOKEN := $(EMULATOR_BOT_TOKEN)
+$(DEV_TARGETS): export TELEGRAM_API_URL := http://telegram-emulator:8081
 # The emulator's user is the owner, unless .env names others.
-DEV_ENV += ALLOWED_USER_IDS='$(or $(ALLOWED_USER_IDS),$(CHAT_USER_ID))'
+$(DEV_TARGETS): export ALLOWED_USER_IDS := $(or $(ALLOWED_USER_IDS),$(CHAT_USER_ID))
 endif
-DEV := $(DEV_ENV) $(COMPOSE) $(DEV_FILES) $(EMULATOR_PROFILE)
+DEV := $(COMPOSE) $(DEV_FILES) $(EMULATOR_PROFILE)
 PROD := $(COMPOSE) $(PROD_FILES)
+# The running stack, production or dev, with the files it was started with (its containers' compose labels).
+RUNNING_FILES = $(shell docker ps -a --filter label=com.docker.compose.project.working_dir=$(CURDIR) \
+  --format '{{.Label "com.docker.compose.project.config_files"}}' 2>/dev/null | head -n 1 | tr , ' ')
+RUNNING = $(COMPOSE) $(addprefix -f ,$(or $(RUNNING_FILES),docker-compose.butler.yml)) --profile emulator
 
 .DEFAULT_GOAL := help
 
@@ -42,9 +53,10 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 .PHONY: dev
-dev: build model-or-warn ## Run all three services with hot reload, attached (Ctrl+C stops)
+dev: build $(if $(LOCAL_MODEL),model-or-warn) ## Run all three services with hot reload, attached (Ctrl+C stops)
 	@$(if $(EMULATOR),echo "No TELEGRAM_BOT_TOKEN: the bot talks to the local emulator. Say hi: make chat MSG=/start")
-	$(DEV) up
+	@$(if $(LOCAL_MODEL),,echo "LLM_BASE_URL points elsewhere: no local model, mistral stays off.")
+	$(DEV) up $(if $(APP_SERVICES),$(APP_SERVICES) $(EMULATOR))
 
 .PHONY: dev-mcp
 dev-mcp: ## Run only mcp-server with hot reload, attached
@@ -72,24 +84,24 @@ up: ## Run the production stack in the background (needs .env)
 	$(PROD) config -q
 	@# The services' own settings check, so a placeholder secret stops here and not in a restart loop.
 	$(PROD) run --rm --no-deps mcp-server python -c "import mcp_server.settings as s, shared.settings as b; b.load_settings(s.McpServerSettings, 'mcp-server')"
-	@$(MAKE) --no-print-directory model
-	$(PROD) up -d --build
+	@$(if $(LOCAL_MODEL),$(MAKE) --no-print-directory model-or-warn,echo "LLM_BASE_URL points elsewhere: no local model, mistral stays off.")
+	$(PROD) up -d --build $(APP_SERVICES)
 
 .PHONY: down
-down: ## Stop and remove the containers (data and model volumes stay)
-	$(DEV) --profile emulator down --remove-orphans
+down: ## Stop and remove the containers of the running stack, production or dev (data and model volumes stay)
+	$(RUNNING) down --remove-orphans
 
 .PHONY: logs
 logs: ## Follow the logs of every service
-	$(DEV) logs -f
+	$(RUNNING) logs -f
 
 .PHONY: ps
 ps: ## Show the services and their health
-	$(DEV) ps
+	$(RUNNING) ps
 
 .PHONY: build
 build: ## Build every image (cached layers make it seconds when nothing changed)
-	$(DEV) build
+	$(DEV) build $(if $(APP_SERVICES),$(APP_SERVICES) $(EMULATOR))
 
 .PHONY: rebuild
 rebuild: ## Rebuild the mcp-server and butler-bot images after a dependency change
@@ -97,14 +109,14 @@ rebuild: ## Rebuild the mcp-server and butler-bot images after a dependency chan
 
 .PHONY: config-check
 config-check: ## Validate the production file alone and the merged dev pair
-	$(DEV_ENV) $(PROD) config -q
+	$(PROD) config -q
 	$(DEV) config -q
 	@echo "compose files are valid"
 
 .PHONY: model
 model: ## Download the Mistral GGUF into the models volume, unless it is there
-	$(DEV) build mistral
-	$(DEV) --profile model run --rm model-download
+	$(PROD) build mistral
+	$(PROD) --profile model run --rm model-download
 
 .PHONY: model-or-warn
 model-or-warn:
@@ -117,9 +129,10 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	touch $@
 
 .PHONY: lint
-lint: $(VENV)/.synced ## Check style with ruff
+lint: $(VENV)/.synced ## Check style with ruff and the one-way import graph with import-linter
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: test
 test: $(VENV)/.synced ## Run every test, the Docker end-to-end ones included
