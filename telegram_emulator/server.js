@@ -7,7 +7,8 @@
 // /getUpdates (the bot's replies) and /getUpdatesHistory. This front answers the bot-side routes
 // (/bot<token>/<method>) itself, in the shapes aiogram 3 validates: the library's getMe lacks
 // is_bot, its getUpdates ignores offset and timeout (aiogram would spin and lose updates), several
-// methods return null where a bool or a Message is expected, and sendChatAction is missing.
+// methods return null where a bool or a Message is expected, and sendChatAction and
+// sendMessageDraft (the answer shown growing while the bot writes it) are missing.
 
 const http = require('http');
 const express = require('express');
@@ -42,6 +43,7 @@ function log(...args) {
 const tg = new TelegramServer({ port: PORT, host: HOST, storeTimeout: STORE_TIMEOUT_SECONDS });
 tg.setMaxListeners(0); // every waiting long poll listens for new user updates
 const chatActions = []; // {botToken, chat_id, action, message_thread_id, time}
+const drafts = []; // {botToken, chat_id, draft_id, text, parse_mode, message_thread_id, time}
 const commands = new Map(); // token -> commands set by setMyCommands (default scope only)
 const activePolls = new Map(); // token -> finish(status, body) of the pending getUpdates
 
@@ -196,15 +198,20 @@ function parseHtml(source) {
 }
 
 // The user-visible text and entities of an outgoing text, per parse_mode (HTML is rendered;
-// Markdown flavours are passed through as plain text).
-function renderText(params) {
+// Markdown flavours are passed through as plain text). Only a draft may be empty.
+function renderText(params, { allowEmpty = false } = {}) {
+  const empty = { text: '', entities: [] };
   if (params.text === undefined || String(params.text).trim() === '') {
+    if (allowEmpty) return empty;
     throw badRequest('message text is empty');
   }
   const source = String(params.text);
   let rendered = { text: source, entities: parseJsonField(params.entities, 'entities') || [] };
   if (String(params.parse_mode || '').toUpperCase() === 'HTML') rendered = parseHtml(source);
-  if (rendered.text.trim() === '') throw badRequest('message text is empty');
+  if (rendered.text.trim() === '') {
+    if (allowEmpty) return empty;
+    throw badRequest('message text is empty');
+  }
   if (rendered.text.length > MAX_TEXT_LENGTH) throw badRequest('message is too long');
   return rendered;
 }
@@ -312,6 +319,23 @@ const methods = {
     const record = { botToken: token, chat_id: chatId, action: params.action, time: Date.now() };
     if (params.message_thread_id !== undefined) record.message_thread_id = Number(params.message_thread_id);
     chatActions.push(record);
+    return true;
+  },
+
+  // A draft of the message the bot is writing, shown in a private chat until the bot sends the
+  // message (or ~30 s pass). An empty text is Telegram's "Thinking…" placeholder.
+  sendMessageDraft(token, params) {
+    const chatId = requireChatId(params);
+    const draftId = Number(params.draft_id);
+    if (params.draft_id === undefined || params.draft_id === '') throw badRequest('draft_id is empty');
+    if (!Number.isSafeInteger(draftId) || draftId === 0) throw badRequest('draft_id must be a non-zero integer');
+    if (chatFor(token, chatId).type !== 'private') throw badRequest('TEXTDRAFT_PEER_INVALID');
+    renderText(params, { allowEmpty: true }); // reject what Telegram rejects before storing anything
+    const text = params.text === undefined ? '' : String(params.text);
+    const record = { botToken: token, chat_id: Number(chatId), draft_id: draftId, text, time: Date.now() };
+    if (params.parse_mode) record.parse_mode = String(params.parse_mode);
+    if (params.message_thread_id !== undefined) record.message_thread_id = Number(params.message_thread_id);
+    drafts.push(record);
     return true;
   },
 
@@ -490,6 +514,14 @@ app.post('/getChatActions', clientRoute(chatQuery), (req, res) => {
     && (chatId === undefined || String(a.chat_id) === String(chatId))));
 });
 
+// The drafts the bot showed (sendMessageDraft), oldest first; not consumed by reading. Each has
+// draft_id, text (as the bot sent it, with parse_mode if any) and time.
+app.post('/getDrafts', clientRoute(chatQuery), (req, res) => {
+  const { token, chatId } = req.body;
+  sendOk(res, drafts.filter((d) => d.botToken === token
+    && (chatId === undefined || String(d.chat_id) === String(chatId))));
+});
+
 // The library's own app: its client routes (/sendMessage, /getUpdates, ...) and storage.
 app.use(tg.webServer);
 
@@ -503,6 +535,7 @@ const cleanUp = setInterval(() => {
   tg.cleanUp();
   const oldest = Date.now() - STORE_TIMEOUT_SECONDS * 1000;
   while (chatActions.length && chatActions[0].time < oldest) chatActions.shift();
+  while (drafts.length && drafts[0].time < oldest) drafts.shift();
 }, Math.min(STORE_TIMEOUT_SECONDS, 600) * 1000);
 cleanUp.unref();
 

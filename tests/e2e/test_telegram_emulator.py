@@ -2,7 +2,8 @@
 
 The emulator has two sides: the bot side `/bot<token>/<method>` that aiogram calls, and the client
 side a test (or a developer with curl) uses to play the user: POST /sendMessage to write to the bot,
-POST /getUpdates to read the bot's new replies, POST /getChatActions to see "typing…" and the like.
+POST /getUpdates to read the bot's new replies, POST /getChatActions to see "typing…" and the like,
+POST /getDrafts to see the drafts the bot showed while it wrote (sendMessageDraft).
 """
 
 import asyncio
@@ -107,13 +108,18 @@ async def client_post(url: str, path: str, payload: dict[str, Any]) -> Any:
 
 async def bot_call(url: str, token: str, method: str, params: dict[str, Any]) -> Any:
     """Call a bot-side method directly, as a form POST like aiogram's, and return its `result`."""
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        response = await client.post(f"/bot{token}/{method}", data=params)
-    body = response.json()
-    assert response.status_code == 200 and body.get("ok") is True, (
-        f"expected {method} to answer 200 with ok=true, got {response.status_code} {body!r}"
+    status, body = await bot_call_raw(url, token, method, params)
+    assert status == 200 and body.get("ok") is True, (
+        f"expected {method} to answer 200 with ok=true, got {status} {body!r}"
     )
     return body["result"]
+
+
+async def bot_call_raw(url: str, token: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Call a bot-side method and return its HTTP status and JSON body, whatever they are."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        response = await client.post(f"/bot{token}/{method}", data=params)
+    return response.status_code, response.json()
 
 
 async def wait_for_replies(url: str, token: str, chat_id: int) -> list[dict[str, Any]]:
@@ -230,3 +236,76 @@ async def test_get_updates_long_polls_and_honours_offset(emulator_url: str) -> N
     )
     confirmed = await bot_call(emulator_url, token, "getUpdates", {"offset": update_id + 1})
     assert confirmed == [], f"expected nothing after confirming {update_id} with offset, got {confirmed!r}"
+
+
+async def test_drafts_grow_in_a_private_chat_and_the_client_sees_them(emulator_url: str) -> None:
+    token = new_token()
+    await client_post(emulator_url, "/sendMessage", {"token": token, "user_id": USER_ID, "text": "tell me a story"})
+    bot = make_bot(emulator_url, token)
+    try:
+        thinking = await bot.send_message_draft(USER_ID, draft_id=7, text="")
+        first = await bot.send_message_draft(USER_ID, draft_id=7, text="Once upon")
+        second = await bot.send_message_draft(USER_ID, draft_id=7, text="Once upon a <b>time</b>", parse_mode="HTML")
+        await bot.send_message(USER_ID, "Once upon a time, the end.")
+    finally:
+        await bot.session.close()
+
+    assert (thinking, first, second) == (True, True, True), (
+        f"expected sendMessageDraft to return True each time, got {(thinking, first, second)!r}"
+    )
+    drafts = await client_post(emulator_url, "/getDrafts", {"token": token, "chat_id": USER_ID})
+    seen = [(d["draft_id"], d["text"], d.get("parse_mode")) for d in drafts]
+    assert seen == [(7, "", None), (7, "Once upon", None), (7, "Once upon a <b>time</b>", "HTML")], (
+        f"expected the placeholder, then the two growing drafts of draft 7 in order, got {seen!r}"
+    )
+    replies = await wait_for_replies(emulator_url, token, USER_ID)
+    assert [r["message"]["text"] for r in replies] == ["Once upon a time, the end."], (
+        f"expected the final message as the only reply (drafts are not messages), got {replies!r}"
+    )
+    assert drafts[-1]["time"] <= replies[0]["time"], (
+        f"expected the drafts before the message, got the last draft at {drafts[-1]['time']} "
+        f"and the message at {replies[0]['time']}"
+    )
+    other_chat = await client_post(emulator_url, "/getDrafts", {"token": token, "chat_id": USER_ID + 1})
+    assert other_chat == [], f"expected no drafts in another chat, got {other_chat!r}"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"chat_id": -100123, "draft_id": 1, "text": "hi"}, "Bad Request: TEXTDRAFT_PEER_INVALID"),
+        ({"chat_id": USER_ID, "text": "hi"}, "Bad Request: draft_id is empty"),
+        ({"chat_id": USER_ID, "draft_id": 0, "text": "hi"}, "Bad Request: draft_id must be a non-zero integer"),
+        ({"chat_id": USER_ID, "draft_id": 1, "text": "x" * 4097}, "Bad Request: message is too long"),
+        ({"chat_id": USER_ID, "draft_id": 1, "text": "a<br>b", "parse_mode": "HTML"}, "Bad Request: can't parse"),
+    ],
+    ids=["group-chat", "no-draft-id", "zero-draft-id", "too-long", "bad-html"],
+)
+async def test_bad_drafts_get_telegram_shaped_400s_and_are_not_shown(
+    emulator_url: str, params: dict[str, Any], expected: str
+) -> None:
+    token = new_token()
+    status, body = await bot_call_raw(emulator_url, token, "sendMessageDraft", params)
+    assert status == 400 and body.get("ok") is False and body.get("error_code") == 400, (
+        f"expected a 400 with ok=false for {params!r}, got {status} {body!r}"
+    )
+    assert body.get("description", "").startswith(expected), (
+        f"expected a description starting {expected!r}, got {body.get('description')!r}"
+    )
+    drafts = await client_post(emulator_url, "/getDrafts", {"token": token})
+    assert drafts == [], f"expected a refused draft not to be recorded, got {drafts!r}"
+
+
+async def test_a_group_the_user_wrote_from_refuses_drafts_through_aiogram(emulator_url: str) -> None:
+    token = new_token()
+    group = {"id": -100777, "type": "supergroup", "title": "Family"}
+    await client_post(emulator_url, "/sendMessage", {"token": token, "user_id": USER_ID, "chat": group, "text": "hi"})
+    bot = make_bot(emulator_url, token)
+    try:
+        with pytest.raises(TelegramBadRequest) as refused:
+            await bot.send_message_draft(group["id"], draft_id=1, text="Hello, family")
+    finally:
+        await bot.session.close()
+    assert "TEXTDRAFT_PEER_INVALID" in refused.value.message, (
+        f"expected Telegram's TEXTDRAFT_PEER_INVALID for a draft in a group, got {refused.value.message!r}"
+    )
