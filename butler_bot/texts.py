@@ -1,4 +1,10 @@
-"""The bot's fixed texts in Russian and English (config/butler_bot_texts.yaml), chosen by Telegram language."""
+"""The bot's fixed texts in Russian and English (config/butler_bot_texts.yaml), chosen by Telegram language.
+
+The file is reread when it changes, so wording can be tuned without a restart. A version that does not parse,
+or has the wrong shape (empty, a list, a section that is not a mapping of texts), is not used: the last good
+version stays, and the log says once what is wrong. A text the file lacks, or cannot fill in, comes from the
+built-in texts: the texts file shipped in the image, read once at start-up.
+"""
 
 import logging
 from dataclasses import dataclass, field
@@ -6,10 +12,15 @@ from pathlib import Path
 
 import yaml
 
+from shared.settings import CONFIG_DIR
+
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
+SHIPPED_TEXTS = CONFIG_DIR / "butler_bot_texts.yaml"
+
+Tables = dict[str, dict[str, str]]
 
 
 def language_of(language_code: str | None) -> str:
@@ -32,40 +43,103 @@ class WatchedFile:
         return self._text
 
 
-class Texts:
-    """One language's texts: `texts("help", user_id=1)`."""
+def _kind(value: object) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
 
-    def __init__(self, language: str, table: dict[str, str], fallback: dict[str, str]) -> None:
+
+def parse_texts(source: str) -> Tables:
+    """The texts by language; ValueError (or yaml.YAMLError) says what is wrong with the source."""
+    tables = yaml.safe_load(source)
+    if not isinstance(tables, dict):
+        raise ValueError(f"expected a mapping of languages ({', '.join(LANGUAGES)}) to texts, got {_kind(tables)}")
+    for language, table in tables.items():
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}: expected only {', '.join(LANGUAGES)}")
+        if not isinstance(table, dict):
+            raise ValueError(f"expected {language!r} to map text names to texts, got {_kind(table)}")
+        for key, text in table.items():
+            if not isinstance(text, str):
+                raise ValueError(f"expected {language}.{key} to be a text, got {_kind(text)}")
+    return tables
+
+
+class Texts:
+    """One language's texts: `texts("help", user_id=1)`. Looked up in the file, then the built-in texts."""
+
+    def __init__(self, language: str, tables: list[dict[str, str]], book: "TextBook") -> None:
         self.language = language
-        self._table = table
-        self._fallback = fallback
+        self._tables = tables
+        self._book = book
+
+    def __contains__(self, key: str) -> bool:
+        return any(table.get(key) for table in self._tables)
 
     def __call__(self, key: str, **values: object) -> str:
-        template = self._table.get(key) or self._fallback[key]
-        return template.format(**values) if values else template
+        for table in self._tables:
+            template = table.get(key)
+            if not template:
+                continue
+            if not values:
+                return template
+            try:
+                return template.format(**values)
+            except (KeyError, IndexError, ValueError) as exc:
+                self._book.warn_once(f"{self.language}.{key} {template!r} cannot be filled in ({exc!r})")
+        raise KeyError(f"no usable text {key!r} for {self.language}, not even a built-in one")
 
 
 class TextBook:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, builtin: Path = SHIPPED_TEXTS) -> None:
+        try:
+            self._builtin = parse_texts(builtin.read_text(encoding="utf-8"))
+            # A file may leave out a whole language; the built-in texts may not.
+            if missing := [language for language in LANGUAGES if language not in self._builtin]:
+                raise ValueError(f"no section for {', '.join(missing)}")
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ValueError(f"the built-in texts {builtin} are broken, so the bot has nothing to say: {exc}") from exc
         self._file = WatchedFile(path)
-        self._tables: dict[str, dict[str, str]] = {}
-        self._source = ""
+        self._tables: Tables = {}
+        # The last source looked at, good or bad: each version is judged (and logged) once.
+        self._seen: str | None = None
+        self._warned: set[str] = set()
         self._load()
 
+    def warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s: %s", self._file.path, message)
+
     def _load(self) -> None:
-        source = self._file.read()
-        if source == self._source:
+        try:
+            source = self._file.read()
+        except OSError as exc:
+            self.warn_once(f"cannot read it ({exc.strerror}), keeping the texts I have")
             return
-        tables = yaml.safe_load(source)
-        missing = [language for language in LANGUAGES if not isinstance(tables.get(language), dict)]
+        if source == self._seen:
+            return
+        self._seen = source
+        try:
+            tables = parse_texts(source)
+        except (ValueError, yaml.YAMLError) as exc:
+            what = "the last good version" if self._tables else "the built-in texts"
+            self.warn_once(f"not used, keeping {what}: {exc}")
+            return
+        self._tables = tables
+        self._warned.clear()
+        unknown, missing = [], []
+        for language, builtin in self._builtin.items():
+            table = tables.get(language, {})
+            unknown += [f"{language}.{key}" for key in table if key not in builtin]
+            missing += [f"{language}.{key}" for key in builtin if key not in table] if table else [f"the {language} section"]
+        if unknown:
+            self.warn_once(f"ignoring texts the bot never uses (a typo?): {', '.join(unknown)}")
         if missing:
-            raise ValueError(f"{self._file.path} has no section for {', '.join(missing)}")
-        self._tables, self._source = tables, source
+            self.warn_once(f"has no {', '.join(missing)}: using the built-in texts there")
+        log.info("texts loaded from %s", self._file.path)
 
     def texts(self, language: str) -> Texts:
-        try:
-            self._load()
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            # A half-saved edit must not take the bot down: keep the last good texts.
-            log.error("cannot reload %s, keeping the previous texts: %s", self._file.path, exc)
-        return Texts(language, self._tables.get(language, {}), self._tables[DEFAULT_LANGUAGE])
+        self._load()
+        chain = [self._tables.get(language, {}), self._builtin.get(language, {})]
+        if language != DEFAULT_LANGUAGE:
+            chain += [self._tables.get(DEFAULT_LANGUAGE, {}), self._builtin[DEFAULT_LANGUAGE]]
+        return Texts(language, chain, self)
