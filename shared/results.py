@@ -1,0 +1,92 @@
+"""What the MCP server returns and the bot reads: tool results and the reminder-delivery payloads.
+
+The server builds these models and the bot validates what it receives with the same ones, so a renamed or
+retyped field fails a test on both sides instead of reading as missing on the far side of the wire.
+"""
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+# In results: one "type" keyword instead of pydantic's anyOf, which every client validates per row at twice the cost.
+OptionalText = Annotated[str | None, WithJsonSchema({"type": ["string", "null"]})]
+
+Priority = Literal["low", "normal", "high"]
+TaskStatus = Literal["open", "overdue", "done"]
+# failed: given up after delivery kept failing (see DueReminder.final_attempt).
+ReminderStatus = Literal["pending", "delivered", "cancelled", "failed"]
+
+
+class Task(BaseModel):
+    id: int
+    title: str
+    notes: OptionalText
+    priority: Priority
+    status: TaskStatus = Field(description="overdue: open and past its due time")
+    due: OptionalText = Field(description="Local due date ('YYYY-MM-DD', whole day) or date-time with UTC offset")
+    completed_at: OptionalText = Field(description="When it was marked done, local time")
+
+
+class TaskList(BaseModel):
+    tasks: list[Task]
+    more: bool = Field(description="More tasks match than were returned: narrow the filter or raise the limit")
+    timezone: str = Field(description="The user's timezone, which the times are shown in")
+
+
+class Reminder(BaseModel):
+    id: int
+    text: str
+    due: str = Field(description="When the bot sends it, local time with UTC offset")
+    status: ReminderStatus
+
+
+class ReminderList(BaseModel):
+    reminders: list[Reminder]
+    more: bool = Field(description="More reminders are pending than were returned: raise the limit")
+    timezone: str = Field(description="The user's timezone, which the times are shown in")
+
+
+class Agenda(BaseModel):
+    now: str = Field(description="Current local time")
+    timezone: str
+    overdue_tasks: list[Task] = Field(description="Open tasks whose due time has passed, oldest first")
+    due_today: list[Task] = Field(description="Open tasks due later today")
+    reminders: list[Reminder] = Field(description="Reminders still to be sent today")
+    more: bool = Field(description="A list was cut at the limit: call tasks_list or reminders_list for the rest")
+
+
+class ClaimRequest(BaseModel):
+    """Body of POST /internal/reminders/claim; the server bounds both fields by its settings."""
+
+    lease_seconds: int = Field(60, ge=1)
+    limit: int = Field(20, ge=1)
+
+
+class DueReminder(BaseModel):
+    """One reminder handed to the bot by a claim, leased to it until it reports back or the lease ends."""
+
+    id: int
+    # Unique across databases and resets: what the bot remembers as sent, where a row id could be reused.
+    delivery_key: UUID
+    user_id: int
+    text: str
+    due_at: str = Field(description="UTC, ISO 8601")
+    due_at_local: str = Field(description="The same instant in the user's timezone")
+    timezone: str = Field(description="The user's IANA timezone")
+    late: bool = Field(description="Claimed well after due_at (the bot was down, or delivery kept failing)")
+    attempt: int = Field(description="1 on the first claim, one more on each claim after a failure or lost lease")
+    final_attempt: bool = Field(description="The server gives up on it if this attempt fails too")
+
+
+class FailureReport(BaseModel):
+    """Body of POST /internal/reminders/{delivery_key}/fail: why the bot gave up on a reminder."""
+
+    reason: str = Field(max_length=500)
+
+
+class DeliveryStatus(BaseModel):
+    """The answer to ack, fail and retry: the reminder's status after the report."""
+
+    id: int
+    status: ReminderStatus
