@@ -134,6 +134,30 @@ def test_production_has_no_bind_mounts_reloaders_or_host_ports(compose: list[str
         assert service.get("healthcheck", {}).get("test"), f"expected a healthcheck on {name}"
 
 
+def megabytes(limit: str | int) -> float:
+    """A memory limit as v1 ("512m") or v2 (bytes) renders it."""
+    text = str(limit).lower()
+    scale = {"k": 2**10, "m": 2**20, "g": 2**30}.get(text[-1:], 1)
+    return float(text.rstrip("kmgb") or 0) * scale / 2**20
+
+
+@pytest.mark.parametrize("files", [[BASE_FILE], [BASE_FILE, DEV_FILE]], ids=["production", "dev"])
+def test_every_service_is_locked_down_and_bounded(compose: list[str], files: list[str]) -> None:
+    services = render(compose, *files)["services"]
+    for name in ("mcp-server", "butler-bot", "mistral"):
+        service = services[name]
+        assert "no-new-privileges:true" in service.get("security_opt", []), f"expected no-new-privileges on {name}"
+        assert service.get("cap_drop") == ["ALL"], (
+            f"expected {name} to drop every capability; saw {service.get('cap_drop')}"
+        )
+        assert service.get("read_only") is True, f"expected a read-only root filesystem on {name}"
+        assert "/tmp" in service.get("tmpfs", []), f"expected a tmpfs /tmp on {name}; saw {service.get('tmpfs')}"
+        assert megabytes(service.get("mem_limit", 0)) >= 128, (
+            f"expected a memory limit on {name}; saw {service.get('mem_limit')}"
+        )
+        assert service.get("pids_limit", 0) > 0, f"expected a process limit on {name}; saw {service.get('pids_limit')}"
+
+
 def test_backend_network_is_internal_and_only_the_bot_leaves_it(compose: list[str]) -> None:
     rendered = render(compose, BASE_FILE)
     backend = next(net for key, net in rendered["networks"].items() if key == "backend")
