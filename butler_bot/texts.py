@@ -130,7 +130,10 @@ class TextBook:
         for language, builtin in self._builtin.items():
             table = tables.get(language, {})
             unknown += [f"{language}.{key}" for key in table if key not in builtin]
-            missing += [f"{language}.{key}" for key in builtin if key not in table] if table else [f"the {language} section"]
+            if table:
+                missing += [f"{language}.{key}" for key in builtin if key not in table]
+            else:
+                missing.append(f"the {language} section")
         if unknown:
             self.warn_once(f"ignoring texts the bot never uses (a typo?): {', '.join(unknown)}")
         if missing:
