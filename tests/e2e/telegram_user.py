@@ -1,4 +1,5 @@
-"""A Telegram user, played through the emulator's client side: send the bot a message, read its replies."""
+"""A Telegram user, played through the emulator's client side: send the bot a message, read its replies and the
+drafts it showed while it wrote them."""
 
 import time
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ class TelegramUser:
 
     def new_replies(self) -> list[str]:
         return [reply["message"]["text"] for reply in self._post("/getUpdates", {"chat_id": self.user_id})]
+
+    def drafts(self) -> list[str]:
+        """The texts of every draft the bot showed in this chat, oldest first (reading does not consume them)."""
+        return [draft["text"] for draft in self._post("/getDrafts", {"chat_id": self.user_id})]
 
     def ask(self, text: str, timeout: float = 20) -> list[str]:
         """Send a message and return the bot's replies, waiting up to `timeout` for the first one."""

@@ -20,6 +20,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import Message
 
 from tests.e2e.emulator import client_post, make_bot, new_token, running_emulator
+from tests.e2e.telegram_user import TelegramUser
 
 pytestmark = pytest.mark.e2e
 
@@ -185,6 +186,8 @@ async def test_drafts_grow_in_a_private_chat_and_the_client_sees_them(emulator_u
     assert seen == [(7, "", None), (7, "Once upon", None), (7, "Once upon a <b>time</b>", "HTML")], (
         f"expected the placeholder, then the two growing drafts of draft 7 in order, got {seen!r}"
     )
+    user_sees = TelegramUser(emulator_url, token, USER_ID).drafts()
+    assert user_sees == [text for _, text, _ in seen], f"expected TelegramUser to see {seen!r}, got {user_sees!r}"
     replies = await wait_for_replies(emulator_url, token, USER_ID)
     assert [r["message"]["text"] for r in replies] == ["Once upon a time, the end."], (
         f"expected the final message as the only reply (drafts are not messages), got {replies!r}"
