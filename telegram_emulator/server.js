@@ -8,7 +8,8 @@
 // (/bot<token>/<method>) itself, in the shapes aiogram 3 validates: the library's getMe lacks
 // is_bot, its getUpdates ignores offset and timeout (aiogram would spin and lose updates), several
 // methods return null where a bool or a Message is expected, and sendChatAction and
-// sendMessageDraft (the answer shown growing while the bot writes it) are missing.
+// sendMessageDraft (the answer shown growing while the bot writes it) are missing. It adds the
+// client-side POST /getChatActions and /getDrafts, to see what the bot showed on the way.
 
 const http = require('http');
 const express = require('express');
@@ -561,5 +562,6 @@ server.listen(PORT, HOST, () => {
   log(`telegram emulator on ${HOST}:${PORT}, bot API base ${base} (aiogram: `
     + `TelegramAPIServer.from_base("${base}")). As user 42 say /start: curl -s ${base}/sendMessage ${json} `
     + `-d '{"token":"<BOT_TOKEN>","user_id":42,"text":"/start"}' ; read the bot's new replies: `
-    + `curl -s ${base}/getUpdates ${json} -d '{"token":"<BOT_TOKEN>","chat_id":42}' ; health: GET /health`);
+    + `curl -s ${base}/getUpdates ${json} -d '{"token":"<BOT_TOKEN>","chat_id":42}' ; the drafts it showed `
+    + `while writing: the same with /getDrafts ; health: GET /health`);
 });
