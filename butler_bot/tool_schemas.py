@@ -9,7 +9,7 @@ from typing import Any
 
 from mcp.types import Tool
 
-# JSON Schema keywords the model needs to write a valid call; everything else (title, bounds, format) goes.
+# JSON Schema keywords the model needs to write a valid call; the rest (title, default, bounds, format) goes.
 KEPT_KEYWORDS = frozenset({"type", "description", "enum", "const", "items", "properties", "required", "anyOf"})
 EMPTY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -50,8 +50,6 @@ def _compact(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         elif key == "anyOf":
             value = [_compact(variant, defs) for variant in value]
         compact[key] = value
-    if "default" in node and node["default"] is not None:
-        compact["default"] = node["default"]
     return compact
 
 

@@ -27,7 +27,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
 
     @mcp.tool(title="Today's agenda", annotations=ToolAnnotations(read_only_hint=True))
     async def agenda_today(user_id: UserId) -> Agenda:
-        """Give today's overview: overdue tasks, tasks due today and the reminders still to come today."""
+        """Today's agenda: overdue and due tasks, pending reminders."""
         now = utcnow()
         task = models.Task
         async with deps.db.session() as session:

@@ -1,7 +1,6 @@
 """Time tools: the LLM has no clock of its own, and each user lives in their own timezone."""
 
 from datetime import datetime
-from typing import Annotated
 
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
@@ -26,14 +25,14 @@ def current_time(now: datetime, timezone: str) -> CurrentTime:
 
 
 def register(mcp: MCPServer, deps: ToolDeps) -> None:
-    zone_type = text_param(64, "IANA timezone name such as 'Europe/Moscow' or 'America/New_York'")
+    zone_type = text_param(64, "IANA name, e.g. Europe/Paris")
 
     @mcp.tool(title="Current time", annotations=ToolAnnotations(read_only_hint=True))
     async def time_now(
         user_id: UserId,
-        timezone: Annotated[zone_type | None, Field(description="Another IANA timezone to tell the time in")] = None,
+        timezone: text_param(64) | None = None,
     ) -> CurrentTime:
-        """Tell the current date and time in the user's timezone, so 'tomorrow' or 'in two hours' can be resolved."""
+        """Tell the current time, in the user's timezone or another IANA one."""
         if timezone is None:
             async with deps.db.session() as session:
                 timezone = (await deps.zone(session, user_id)).key
@@ -41,7 +40,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
 
     @mcp.tool(title="Set the user's timezone", annotations=ToolAnnotations(idempotent_hint=True))
     async def time_set_timezone(user_id: UserId, timezone: zone_type) -> CurrentTime:
-        """Set the user's timezone (where they live now); every time shown to them follows it from then on."""
+        """Set the user's timezone to where they live now."""
         zone = resolve_timezone(timezone)
         async with deps.db.session() as session:
             await deps.timezones.save(session, user_id, zone)

@@ -46,7 +46,7 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def text_param(max_length: int, description: str, *, required: bool = True) -> Any:
+def text_param(max_length: int, description: str | None = None, *, required: bool = True) -> Any:
     """A text parameter: trimmed, non-empty when required, at most `max_length` characters."""
     return Annotated[
         str,
@@ -56,12 +56,11 @@ def text_param(max_length: int, description: str, *, required: bool = True) -> A
     ]
 
 
-def id_param(what: str) -> Any:
-    return Annotated[int, Field(ge=1, le=MAX_ROW_ID, description=f"Id of the {what}, as a list or search returned it")]
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 def limit_param(limits: ToolLimits) -> Any:
-    return Annotated[int, Field(ge=1, le=limits.list_max, description="How many rows to return at most")]
+    return Annotated[int, Field(ge=1, le=limits.list_max)]
 
 
 # Due and reminder times: the parser gives the error an LLM can act on, so the schema only bounds the size.

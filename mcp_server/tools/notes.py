@@ -1,6 +1,5 @@
 """Note tools: things the user wants remembered, found again by the words in them."""
 
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from mcp.server import MCPServer
@@ -14,9 +13,9 @@ from mcp_server.times import local_iso
 from mcp_server.tools.common import (
     Deleted,
     OptionalText,
+    RowId,
     ToolDeps,
     check_room,
-    id_param,
     limit_param,
     owned_row,
     text_param,
@@ -49,10 +48,9 @@ def note_view(note: models.Note, zone: ZoneInfo) -> Note:
 
 def register(mcp: MCPServer, deps: ToolDeps) -> None:
     limits = deps.limits
-    text_type = text_param(limits.max_text_length, "What to remember, in the user's words")
-    title_type = text_param(limits.max_title_length, "A short title, e.g. 'Wi-Fi password'")
-    query_type = text_param(limits.max_query_length, "Words to look for; a note matches when it contains all of them")
-    note_id_type = id_param("note")
+    text_type = text_param(limits.max_text_length)
+    title_type = text_param(limits.max_title_length)
+    query_type = text_param(limits.max_query_length)
     limit_type = limit_param(limits)
 
     @mcp.tool(title="Save a note")
@@ -60,9 +58,9 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         user_id: UserId,
         text: text_type,
         title: title_type | None = None,
-        note_id: Annotated[note_id_type | None, Field(description="Replace this note instead of adding one")] = None,
+        note_id: RowId | None = None,
     ) -> Note:
-        """Save a note for the user, or replace an existing one when note_id is given."""
+        """Save a note; with note_id, replace that note."""
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
             if note_id is None:
@@ -82,7 +80,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         query: query_type | None = None,
         limit: limit_type = limits.list_default,
     ) -> NoteList:
-        """Find the user's notes that contain all the given words (any case), newest first; no query lists all."""
+        """Find notes containing all words of query, newest first; no query lists all."""
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
             statement = select(models.Note).where(models.Note.user_id == user_id)
@@ -93,7 +91,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         return NoteList(notes=[note_view(row, zone) for row in rows[:limit]], more=len(rows) > limit)
 
     @mcp.tool(title="Delete a note", annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=False))
-    async def notes_delete(user_id: UserId, note_id: note_id_type) -> Deleted:
+    async def notes_delete(user_id: UserId, note_id: RowId) -> Deleted:
         """Delete a note for good."""
         async with deps.db.session() as session:
             await session.delete(await owned_row(session, models.Note, note_id, user_id))

@@ -13,7 +13,7 @@ from sqlalchemy import Select, select
 from mcp_server import models
 from mcp_server.models import utcnow
 from mcp_server.times import local_iso, parse_local_time
-from mcp_server.tools.common import TimeText, ToolDeps, check_room, id_param, limit_param, owned_row, text_param
+from mcp_server.tools.common import RowId, TimeText, ToolDeps, check_room, limit_param, owned_row, text_param
 from mcp_server.users import UserId
 
 ReminderStatus = Literal["pending", "delivered", "cancelled"]
@@ -52,8 +52,7 @@ def pending_reminders(user_id: int) -> Select[tuple[models.Reminder]]:
 def register(mcp: MCPServer, deps: ToolDeps) -> None:
     limits = deps.limits
     horizon = timedelta(days=limits.reminder_horizon_days)
-    text_type = text_param(limits.max_text_length, "What to remind the user of, e.g. 'Call mum'")
-    reminder_id_type = id_param("reminder")
+    text_type = text_param(limits.max_text_length)
     limit_type = limit_param(limits)
     max_minutes = limits.reminder_horizon_days * 24 * 60
 
@@ -61,10 +60,10 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
     async def reminders_create(
         user_id: UserId,
         text: text_type,
-        at: Annotated[TimeText | None, Field(description="When, in the user's local time: 'YYYY-MM-DDTHH:MM'")] = None,
-        after_minutes: Annotated[int | None, Field(ge=1, le=max_minutes, description="Or: minutes from now")] = None,
+        at: Annotated[TimeText | None, Field(description="Local ISO date-time")] = None,
+        after_minutes: Annotated[int | None, Field(ge=1, le=max_minutes)] = None,
     ) -> Reminder:
-        """Have the bot send the user a message at a time (give `at`) or after a delay (give `after_minutes`)."""
+        """Remind the user at a local time, or after some minutes."""
         if (at is None) == (after_minutes is None):
             raise ToolError("Give exactly one of at (a local time) or after_minutes (a delay).")
         now = utcnow()
@@ -100,8 +99,8 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         )
 
     @mcp.tool(title="Cancel a reminder", annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
-    async def reminders_cancel(user_id: UserId, reminder_id: reminder_id_type) -> Reminder:
-        """Cancel a pending reminder so it is never sent."""
+    async def reminders_cancel(user_id: UserId, reminder_id: RowId) -> Reminder:
+        """Cancel a pending reminder."""
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
             reminder = await owned_row(session, models.Reminder, reminder_id, user_id)

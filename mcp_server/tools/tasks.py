@@ -17,10 +17,10 @@ from mcp_server.times import day_bounds, end_of_day, local_iso, parse_local_time
 from mcp_server.tools.common import (
     Deleted,
     OptionalText,
+    RowId,
     TimeText,
     ToolDeps,
     check_room,
-    id_param,
     limit_param,
     owned_row,
     text_param,
@@ -32,8 +32,7 @@ PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
 PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 TaskFilter = Literal["open", "done", "overdue", "due_today", "all"]
 
-DUE_DESCRIPTION = "When the task is due, in the user's local time: 'YYYY-MM-DDTHH:MM', or 'YYYY-MM-DD' for a whole day"
-SHOW_DESCRIPTION = "open (not done, overdue included), done, overdue, due_today (open, due some time today) or all"
+DUE_DESCRIPTION = "Local ISO date-time, or a date for all day"
 
 
 class Task(BaseModel):
@@ -101,10 +100,9 @@ async def realign_whole_day_tasks(session: AsyncSession, user_id: int, zone: Zon
 
 def register(mcp: MCPServer, deps: ToolDeps) -> None:
     limits = deps.limits
-    title_type = text_param(limits.max_title_length, "Short title of the task, e.g. 'Buy milk'")
-    notes_type = text_param(limits.max_text_length, "Details of the task; '' clears them", required=False)
-    query_type = text_param(limits.max_query_length, "Only tasks whose title or notes contain all these words")
-    task_id_type = id_param("task")
+    title_type = text_param(limits.max_title_length)
+    notes_type = text_param(limits.max_text_length, required=False)
+    query_type = text_param(limits.max_query_length, "Only tasks with all these words")
     limit_type = limit_param(limits)
 
     @mcp.tool(title="Add a task")
@@ -113,7 +111,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         title: title_type,
         notes: notes_type | None = None,
         due: Annotated[TimeText | None, Field(description=DUE_DESCRIPTION)] = None,
-        priority: Annotated[Priority, Field(description="How much it matters")] = "normal",
+        priority: Priority = "normal",
     ) -> Task:
         """Add a task to the user's to-do list."""
         async with deps.db.session() as session:
@@ -136,11 +134,11 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
     @mcp.tool(title="List tasks", annotations=ToolAnnotations(read_only_hint=True))
     async def tasks_list(
         user_id: UserId,
-        show: Annotated[TaskFilter, Field(description=SHOW_DESCRIPTION)] = "open",
+        show: TaskFilter = "open",
         text: query_type | None = None,
         limit: limit_type = limits.list_default,
     ) -> TaskList:
-        """List the user's tasks: open ones soonest due first, done ones most recently completed first."""
+        """List the user's tasks; open includes overdue."""
         now = utcnow()
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
@@ -168,7 +166,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         )
 
     @mcp.tool(title="Complete a task", annotations=ToolAnnotations(idempotent_hint=True))
-    async def tasks_complete(user_id: UserId, task_id: task_id_type) -> Task:
+    async def tasks_complete(user_id: UserId, task_id: RowId) -> Task:
         """Mark a task as done."""
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
@@ -180,15 +178,15 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
     @mcp.tool(title="Change a task")
     async def tasks_update(
         user_id: UserId,
-        task_id: task_id_type,
+        task_id: RowId,
         title: title_type | None = None,
         notes: notes_type | None = None,
         due: Annotated[TimeText | None, Field(description=DUE_DESCRIPTION)] = None,
-        clear_due: Annotated[bool, Field(description="Remove the due time")] = False,
-        priority: Annotated[Priority | None, Field(description="How much it matters")] = None,
-        reopen: Annotated[bool, Field(description="Mark a done task as open again")] = False,
+        clear_due: bool = False,
+        priority: Priority | None = None,
+        reopen: bool = False,
     ) -> Task:
-        """Change a task's title, notes, due time or priority, or reopen it; omitted fields stay as they are."""
+        """Change or reopen a task; omitted fields stay, notes '' clears them."""
         if due and clear_due:
             raise ToolError("Give either due or clear_due, not both.")
         async with deps.db.session() as session:
@@ -210,8 +208,8 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
             return task_view(task, zone, utcnow())
 
     @mcp.tool(title="Delete a task", annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=False))
-    async def tasks_delete(user_id: UserId, task_id: task_id_type) -> Deleted:
-        """Delete a task for good (to finish a task, complete it instead)."""
+    async def tasks_delete(user_id: UserId, task_id: RowId) -> Deleted:
+        """Delete a task for good; to finish one, complete it."""
         async with deps.db.session() as session:
             await session.delete(await owned_row(session, models.Task, task_id, user_id))
         return Deleted(id=task_id)

@@ -101,13 +101,20 @@ async def test_legacy_clients_with_sessions_work_too(server: RunningServer) -> N
         assert not added.is_error and added.structured_content["title"] == "from a legacy client", added
 
 
-async def test_tools_have_descriptions_and_parameter_descriptions(server: RunningServer) -> None:
+async def test_tools_describe_themselves_and_keep_typed_bounded_parameters(server: RunningServer) -> None:
     async with mcp_client(server.mcp_url) as client:
-        tools = (await client.list_tools()).tools
-    assert {tool.name for tool in tools} == TOOL_NAMES, [tool.name for tool in tools]
-    for tool in tools:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert tools.keys() == TOOL_NAMES, sorted(tools)
+    for tool in tools.values():
         assert tool.description and tool.output_schema, f"expected {tool.name} to describe itself and its result"
         assert "user_id" not in tool.input_schema.get("properties", {}), f"{tool.name} exposes the user id"
-        for name, schema in tool.input_schema.get("properties", {}).items():
-            described = schema.get("description") or any("description" in arm for arm in schema.get("anyOf", []))
-            assert described, f"expected {tool.name}.{name} to have a description"
+    # Names tell most parameters; a time or a timezone needs its format said.
+    for name, parameter in [("tasks_add", "due"), ("tasks_update", "due"), ("reminders_create", "at")]:
+        described = tools[name].input_schema["properties"][parameter].get("description", "")
+        assert "ISO" in described, f"expected {name}.{parameter} to name its format, got {described!r}"
+    assert "IANA" in tools["time_set_timezone"].input_schema["properties"]["timezone"]["description"]
+    # The model gets compact schemas; MCP clients still get every bound the server enforces.
+    task_id = tools["tasks_complete"].input_schema["properties"]["task_id"]
+    assert task_id["minimum"] == 1 and task_id["maximum"] == 2**31 - 1, task_id
+    title = tools["tasks_add"].input_schema["properties"]["title"]
+    assert title["minLength"] == 1 and title["maxLength"] > 1, title
