@@ -1,70 +1,82 @@
 """Reminder delivery for the bot: plain JSON endpoints, not MCP tools, so the LLM never sees them.
 
 They sit behind the same bearer token as /mcp (`Authorization: Bearer <MCP_AUTH_TOKEN>`; 401 without it).
+The bodies and answers are the models in shared.results, which the bot validates with.
 
 POST /internal/reminders/claim
-    Body (optional, both fields optional): {"lease_seconds": 60, "limit": 20}
-        lease_seconds: 1..delivery.max_lease_seconds (3600); limit: 1..delivery.max_claim (100).
-    200: a JSON list, oldest due first, possibly empty:
-        [{"id": 7, "user_id": 123456789, "text": "Call mum",
-          "due_at": "2025-11-25T09:00:00+00:00",        UTC, ISO 8601
-          "due_at_local": "2025-11-25T12:00:00+03:00",  the same instant in the user's timezone
-          "timezone": "Europe/Moscow",                   the user's IANA timezone
-          "late": false}]                                claimed > delivery.late_after_seconds after due_at
-    Claims pending reminders whose time has come and leases them for lease_seconds. Atomic: two concurrent
-    claimers never get the same reminder. A reminder not acknowledged before its lease ends is claimable again,
-    so delivery is at-least-once: a bot that crashes between sending and acknowledging sends it once more.
-    422 for a malformed body.
+    Body (optional): ClaimRequest {"lease_seconds": 60, "limit": 20}, bounded by delivery.max_lease_seconds
+    and delivery.max_claim; 422 for a malformed body.
+    200: a list of DueReminder, possibly empty. Claims pending reminders whose time has come and leases them:
+    two concurrent claimers never get the same one. A reminder not reported on before its lease ends is
+    claimable again, so delivery is at least once; the bot dedupes by `delivery_key`. Each claim counts as an
+    attempt, and the least-tried come first, so a reminder that keeps failing never crowds out the others.
+    One still unreported after delivery.max_attempts claims is marked failed instead (the bot died on it).
 
-POST /internal/reminders/{id}/ack
-    No body. Marks the reminder delivered; it is never claimed again.
-    200: {"id": 7, "status": "delivered"}; acknowledging twice is fine. If the user cancelled it while it was
-    leased, the answer is {"id": 7, "status": "cancelled"}. 404 for an unknown id.
+POST /internal/reminders/{delivery_key}/ack     sent: the reminder is delivered and never claimed again.
+POST /internal/reminders/{delivery_key}/fail    given up, body FailureReport {"reason": "..."}: failed.
+POST /internal/reminders/{delivery_key}/retry   worth another try: claimable again after a wait that doubles
+                                                with each attempt, up to delivery.retry_max_seconds.
+    200: DeliveryStatus {"id": 7, "status": "delivered"}, the status after the report; repeating a report is
+    harmless. A reminder the user cancelled meanwhile stays cancelled. 404 for an unknown key (the database
+    was reset since the claim).
 """
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import and_, or_, select, update
 
 from mcp_server.db import Database
 from mcp_server.models import Reminder, User, utcnow
 from mcp_server.settings import DeliverySettings
 from mcp_server.times import local_iso
-from mcp_server.tools.common import MAX_ROW_ID
+from shared.results import ClaimRequest, DeliveryStatus, DueReminder, FailureReport
+
+log = logging.getLogger(__name__)
+
+# The wait after a first failed attempt; it doubles with each further one.
+FIRST_RETRY_SECONDS = 30
+
+DeliveryKey = Annotated[UUID, Path(description="The reminder's delivery_key from the claim")]
 
 
-class ClaimedReminder(BaseModel):
-    id: int
-    user_id: int
-    text: str
-    due_at: str
-    due_at_local: str
-    timezone: str
-    late: bool
-
-
-class AckResult(BaseModel):
-    id: int
-    status: Literal["delivered", "cancelled"]
+def retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
+    # attempts <= max_attempts (at most 30), so the power stays small.
+    return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), settings.retry_max_seconds))
 
 
 async def claim_due_reminders(
-    db: Database, *, now: datetime, lease_seconds: int, limit: int, late_after: timedelta, default_timezone: str
-) -> list[ClaimedReminder]:
+    db: Database,
+    *,
+    now: datetime,
+    lease_seconds: int,
+    limit: int,
+    settings: DeliverySettings,
+    default_timezone: str,
+) -> list[DueReminder]:
     claimable = and_(
         Reminder.status == "pending",
         Reminder.due_at <= now,
         or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
     )
+    abandoned = (
+        update(Reminder)
+        .where(claimable, Reminder.attempts >= settings.max_attempts)
+        .values(status="failed", lease_until=None, last_error=f"no report after {settings.max_attempts} claims")
+        .returning(Reminder.id, Reminder.user_id)
+        .execution_options(synchronize_session=False)
+    )
     # SKIP LOCKED: on PostgreSQL a second claimer takes the next rows instead of waiting; SQLite serialises writers.
     due_ids = (
         select(Reminder.id)
         .where(claimable)
-        .order_by(Reminder.due_at, Reminder.id)
+        .order_by(Reminder.attempts, Reminder.due_at, Reminder.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -73,66 +85,107 @@ async def claim_due_reminders(
         update(Reminder)
         .where(Reminder.id.in_(due_ids.scalar_subquery()), claimable)
         .values(lease_until=now + timedelta(seconds=lease_seconds), attempts=Reminder.attempts + 1)
-        .returning(Reminder.id, Reminder.user_id, Reminder.text, Reminder.due_at)
+        .returning(
+            Reminder.id, Reminder.delivery_key, Reminder.user_id, Reminder.text, Reminder.due_at, Reminder.attempts
+        )
         .execution_options(synchronize_session=False)
     )
     async with db.session() as session:
+        for row in (await session.execute(abandoned)).all():
+            log.warning(
+                "reminder %s of user %s failed: the bot claimed it %s times and never reported back",
+                row.id,
+                row.user_id,
+                settings.max_attempts,
+            )
         claimed = (await session.execute(lease)).all()
         user_ids = {row.user_id for row in claimed}
         zones = dict(
             (await session.execute(select(User.user_id, User.timezone).where(User.user_id.in_(user_ids)))).all()
         )
+    late_after = timedelta(seconds=settings.late_after_seconds)
     result = []
-    for row in sorted(claimed, key=lambda row: (row.due_at, row.id)):
+    for row in sorted(claimed, key=lambda row: (row.attempts, row.due_at, row.id)):
         zone = ZoneInfo(zones.get(row.user_id, default_timezone))
         result.append(
-            ClaimedReminder(
+            DueReminder(
                 id=row.id,
+                delivery_key=row.delivery_key,
                 user_id=row.user_id,
                 text=row.text,
                 due_at=row.due_at.isoformat(timespec="seconds"),
                 due_at_local=local_iso(row.due_at, zone),
                 timezone=zone.key,
                 late=now - row.due_at > late_after,
+                attempt=row.attempts,
+                final_attempt=row.attempts >= settings.max_attempts,
             )
         )
     return result
 
 
-async def acknowledge_reminder(db: Database, reminder_id: int) -> AckResult | None:
+async def report_on_reminder(
+    db: Database, delivery_key: UUID, change: Callable[[Reminder], None]
+) -> DeliveryStatus | None:
+    """Apply `change` to the reminder with that key; None when no reminder has it."""
     async with db.session() as session:
-        reminder = await session.get(Reminder, reminder_id)
+        reminder = await session.scalar(select(Reminder).where(Reminder.delivery_key == delivery_key))
         if reminder is None:
             return None
-        if reminder.status == "pending":
-            reminder.status, reminder.delivered_at, reminder.lease_until = "delivered", utcnow(), None
-        return AckResult.model_validate(reminder, from_attributes=True)
+        change(reminder)
+        return DeliveryStatus(id=reminder.id, status=reminder.status)
+
+
+def mark_delivered(reminder: Reminder) -> None:
+    # A failed one too: the bot may report a success after the server gave up waiting for it.
+    if reminder.status in ("pending", "failed"):
+        reminder.status, reminder.delivered_at, reminder.lease_until = "delivered", utcnow(), None
 
 
 def delivery_router(db: Database, settings: DeliverySettings, default_timezone: str) -> APIRouter:
     router = APIRouter(prefix="/internal/reminders")
 
-    class ClaimRequest(BaseModel):
+    class BoundedClaimRequest(ClaimRequest):
         lease_seconds: int = Field(60, ge=1, le=settings.max_lease_seconds)
         limit: int = Field(20, ge=1, le=settings.max_claim)
 
+    async def report(delivery_key: UUID, change: Callable[[Reminder], None]) -> DeliveryStatus:
+        result = await report_on_reminder(db, delivery_key, change)
+        if result is None:
+            raise HTTPException(404, f"no reminder with delivery key {delivery_key}")
+        return result
+
     @router.post("/claim")
-    async def claim(request: ClaimRequest | None = None) -> list[ClaimedReminder]:
-        request = request or ClaimRequest()
+    async def claim(request: BoundedClaimRequest | None = None) -> list[DueReminder]:
+        request = request or BoundedClaimRequest()
         return await claim_due_reminders(
             db,
             now=utcnow(),
             lease_seconds=request.lease_seconds,
             limit=request.limit,
-            late_after=timedelta(seconds=settings.late_after_seconds),
+            settings=settings,
             default_timezone=default_timezone,
         )
 
-    @router.post("/{reminder_id}/ack")
-    async def ack(reminder_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> AckResult:
-        result = await acknowledge_reminder(db, reminder_id)
-        if result is None:
-            raise HTTPException(404, f"no reminder with id {reminder_id}")
-        return result
+    @router.post("/{delivery_key}/ack")
+    async def ack(delivery_key: DeliveryKey) -> DeliveryStatus:
+        return await report(delivery_key, mark_delivered)
+
+    @router.post("/{delivery_key}/fail")
+    async def fail(delivery_key: DeliveryKey, failure: FailureReport) -> DeliveryStatus:
+        def give_up(reminder: Reminder) -> None:
+            if reminder.status == "pending":
+                reminder.status, reminder.lease_until, reminder.last_error = "failed", None, failure.reason
+                log.warning("reminder %s of user %s failed: %s", reminder.id, reminder.user_id, failure.reason)
+
+        return await report(delivery_key, give_up)
+
+    @router.post("/{delivery_key}/retry")
+    async def retry(delivery_key: DeliveryKey) -> DeliveryStatus:
+        def postpone(reminder: Reminder) -> None:
+            if reminder.status == "pending":
+                reminder.lease_until = utcnow() + retry_delay(reminder.attempts, settings)
+
+        return await report(delivery_key, postpone)
 
     return router

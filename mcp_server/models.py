@@ -1,9 +1,26 @@
-"""The tables: users (their timezone), tasks, notes and reminders. Every row belongs to one Telegram user."""
+"""The tables: users (their timezone), tasks, notes and reminders. Every row belongs to one Telegram user.
 
+These are the rows; what the tools and the delivery endpoints return is in shared.results, which the bot
+reads with the same models.
+"""
+
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Dialect, Index, Integer, MetaData, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -97,6 +114,7 @@ class Reminder(Base):
     __table_args__ = (
         Index("ix_reminders_status_due", "status", "due_at"),
         Index("ix_reminders_user_status_due", "user_id", "status", "due_at"),
+        Index("ix_reminders_delivery_key", "delivery_key", unique=True),
         NO_ID_REUSE,
     )
 
@@ -104,10 +122,15 @@ class Reminder(Base):
     user_id: Mapped[int] = mapped_column(TelegramId)
     text: Mapped[str] = mapped_column(Text)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # pending -> delivered (acknowledged by the bot) or cancelled (by the user).
+    # What the bot remembers as sent: unlike the id, never reused after a reset or a move to another database.
+    delivery_key: Mapped[uuid.UUID] = mapped_column(Uuid, default=uuid.uuid4)
+    # pending -> delivered (acknowledged by the bot), cancelled (by the user) or failed (given up on).
     status: Mapped[str] = mapped_column(String(16), default="pending")
     # A claimed reminder is pending with a lease in the future; an expired lease makes it claimable again.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Claims so far: mcp_server.delivery gives up on a reminder after delivery.max_attempts.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Why the bot gave up on a failed reminder.
+    last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -34,6 +34,8 @@ class DeliverySettings(BaseModel):
     late_after_seconds: int = Field(300, ge=0, description="A reminder claimed this long after it was due is 'late'")
     max_lease_seconds: int = Field(3600, ge=1)
     max_claim: int = Field(100, ge=1, description="Reminders one claim returns at most")
+    max_attempts: int = Field(12, ge=1, le=30, description="Claims of one reminder before it is marked failed")
+    retry_max_seconds: int = Field(3600, ge=1, description="Longest wait before a retry the bot asked for")
 
 
 class McpServerSettings(ServiceSettings):

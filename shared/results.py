@@ -79,10 +79,13 @@ class DueReminder(BaseModel):
     final_attempt: bool = Field(description="The server gives up on it if this attempt fails too")
 
 
+MAX_FAILURE_REASON = 500
+
+
 class FailureReport(BaseModel):
     """Body of POST /internal/reminders/{delivery_key}/fail: why the bot gave up on a reminder."""
 
-    reason: str = Field(max_length=500)
+    reason: str = Field(max_length=MAX_FAILURE_REASON)
 
 
 class DeliveryStatus(BaseModel):

@@ -1,15 +1,23 @@
-"""The bot's reminder delivery: atomic claims with a lease, re-delivery after an expired lease, acknowledgement."""
+"""The bot's reminder delivery: atomic claims with a lease, re-delivery after an expired lease, ack, fail, retry."""
 
 import asyncio
+import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, update
 
-from mcp_server.db import Database
+from mcp_server.db import MIGRATIONS_DIR, Database
 from mcp_server.models import Reminder
+from mcp_server.settings import DeliverySettings
+from shared.results import DeliveryStatus, DueReminder
 from tests.mcp_server.conftest import TOKEN, RunningServer, UserFactory, serve, server_settings
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,6 +36,20 @@ async def claim(bot: httpx2.AsyncClient, **body: int) -> list[dict[str, Any]]:
     response = await bot.post("/internal/reminders/claim", json=body)
     assert response.status_code == 200, f"expected the claim to succeed, got {response.status_code}: {response.text}"
     return response.json()
+
+
+async def report(bot: httpx2.AsyncClient, reminder: dict[str, Any], what: str, **body: str) -> DeliveryStatus:
+    """Ack, fail or retry a claimed reminder by its delivery key; the answer in the shared shape."""
+    response = await bot.post(f"/internal/reminders/{reminder['delivery_key']}/{what}", json=body or None)
+    assert response.status_code == 200, f"expected {what} to succeed, got {response.status_code}: {response.text}"
+    return DeliveryStatus.model_validate(response.json())
+
+
+async def reminder_row(db: Database, reminder_id: int) -> Reminder:
+    async with db.session() as session:
+        row = await session.get(Reminder, reminder_id)
+        assert row is not None, f"expected reminder {reminder_id} in the database"
+        return row
 
 
 async def add_due(db: Database, user_id: int, *ages: timedelta) -> list[int]:
@@ -53,7 +75,8 @@ async def test_claim_returns_due_reminders_in_the_contract_shape(
     claimed = await claim(bot)
     assert [r["id"] for r in claimed] == [late, fresh], f"expected the two due reminders, oldest first: {claimed}"
     first = claimed[0]
-    assert set(first) == {"id", "user_id", "text", "due_at", "due_at_local", "timezone", "late"}, first
+    assert set(first) == set(DueReminder.model_fields), f"expected the shared DueReminder shape, got {first}"
+    assert [DueReminder.model_validate(r).attempt for r in claimed] == [1, 1], claimed
     assert first["user_id"] == alice.user_id and first["timezone"] == "Europe/Moscow", first
     assert first["due_at"].endswith("+00:00") and first["due_at_local"].endswith("+03:00"), first
     assert datetime.fromisoformat(first["due_at"]) == datetime.fromisoformat(first["due_at_local"]), first
@@ -65,15 +88,17 @@ async def test_a_leased_reminder_is_not_claimed_again_and_an_acked_one_never(
     bot: httpx2.AsyncClient, db: Database, new_user_id: Callable[[], int]
 ) -> None:
     (reminder,) = await add_due(db, new_user_id(), timedelta(minutes=1))
-    assert [r["id"] for r in await claim(bot, lease_seconds=60)] == [reminder]
+    (claimed,) = await claim(bot, lease_seconds=60)
+    assert claimed["id"] == reminder, claimed
     assert await claim(bot) == [], "expected the lease to keep the reminder from a second claimer"
 
-    acked = await bot.post(f"/internal/reminders/{reminder}/ack")
-    assert acked.status_code == 200 and acked.json() == {"id": reminder, "status": "delivered"}, acked.text
-    again = await bot.post(f"/internal/reminders/{reminder}/ack")
-    assert again.json() == {"id": reminder, "status": "delivered"}, "expected a repeated ack to be harmless"
-    missing = await bot.post("/internal/reminders/999999999/ack")
-    assert missing.status_code == 404, missing.text
+    assert await report(bot, claimed, "ack") == DeliveryStatus(id=reminder, status="delivered")
+    again = await report(bot, claimed, "ack")
+    assert again == DeliveryStatus(id=reminder, status="delivered"), "expected a repeated ack to be harmless"
+    missing = await bot.post(f"/internal/reminders/{uuid.uuid4()}/ack")
+    assert missing.status_code == 404, f"expected 404 for a key no reminder has, got {missing.status_code}"
+    not_a_key = await bot.post(f"/internal/reminders/{reminder}/ack")
+    assert not_a_key.status_code == 422, f"expected 422 for a bare id, got {not_a_key.status_code}"
 
 
 async def test_an_expired_lease_makes_the_reminder_claimable_again(
@@ -83,8 +108,9 @@ async def test_an_expired_lease_makes_the_reminder_claimable_again(
     assert [r["id"] for r in await claim(bot, lease_seconds=1)] == [reminder]
     assert await claim(bot, lease_seconds=1) == []
     await asyncio.sleep(1.2)
-    assert [r["id"] for r in await claim(bot, lease_seconds=60)] == [reminder], "expected re-delivery after expiry"
-    assert (await bot.post(f"/internal/reminders/{reminder}/ack")).status_code == 200
+    (again,) = await claim(bot, lease_seconds=60)
+    assert again["id"] == reminder and again["attempt"] == 2, f"expected re-delivery after expiry, got {again}"
+    await report(bot, again, "ack")
     await asyncio.sleep(0.1)
     assert await claim(bot) == []
 
@@ -94,10 +120,9 @@ async def test_a_reminder_cancelled_while_leased_acks_as_cancelled(
 ) -> None:
     async with as_user() as alice:
         (reminder,) = await add_due(db, alice.user_id, timedelta(seconds=5))
-        assert [r["id"] for r in await claim(bot)] == [reminder]
+        (claimed,) = await claim(bot)
         assert (await alice.call("reminders_cancel", reminder_id=reminder))["status"] == "cancelled"
-    acked = await bot.post(f"/internal/reminders/{reminder}/ack")
-    assert acked.json() == {"id": reminder, "status": "cancelled"}, acked.text
+    assert await report(bot, claimed, "ack") == DeliveryStatus(id=reminder, status="cancelled")
 
 
 async def test_delivered_reminders_leave_the_users_list_and_cannot_be_cancelled(
@@ -105,8 +130,8 @@ async def test_delivered_reminders_leave_the_users_list_and_cannot_be_cancelled(
 ) -> None:
     async with as_user() as alice:
         (reminder,) = await add_due(db, alice.user_id, timedelta(seconds=5))
-        await claim(bot)
-        await bot.post(f"/internal/reminders/{reminder}/ack")
+        (claimed,) = await claim(bot)
+        await report(bot, claimed, "ack")
         assert (await alice.call("reminders_list"))["reminders"] == []
         assert "already sent" in await alice.fails("reminders_cancel", reminder_id=reminder)
 
@@ -136,3 +161,103 @@ async def test_concurrent_claimers_on_two_servers_never_share_a_reminder(
 async def test_a_malformed_claim_gets_422(bot: httpx2.AsyncClient, body: Any) -> None:
     response = await bot.post("/internal/reminders/claim", json=body)
     assert response.status_code == 422, f"expected 422 for {body}, got {response.status_code}: {response.text}"
+
+
+async def expire_lease(db: Database, reminder_id: int) -> None:
+    """What the passing of the lease would do: the bot never reported back in time."""
+    async with db.session() as session:
+        await session.execute(
+            update(Reminder).where(Reminder.id == reminder_id).values(lease_until=datetime.now(UTC) - timedelta(1))
+        )
+
+
+async def test_a_failed_reminder_keeps_its_reason_and_is_never_claimed_again(
+    bot: httpx2.AsyncClient, db: Database, as_user: UserFactory
+) -> None:
+    async with as_user() as alice:
+        (reminder,) = await add_due(db, alice.user_id, timedelta(seconds=5))
+        (claimed,) = await claim(bot)
+        status = await report(bot, claimed, "fail", reason="Telegram: message is too long")
+        assert status == DeliveryStatus(id=reminder, status="failed")
+        await expire_lease(db, reminder)
+        assert await claim(bot) == [], "expected a failed reminder to stay out of claims"
+        assert (await reminder_row(db, reminder)).last_error == "Telegram: message is too long"
+        assert (await alice.call("reminders_list"))["reminders"] == [], "expected only pending reminders listed"
+    late_ack = await report(bot, claimed, "ack")
+    assert late_ack.status == "delivered", "expected a success reported after giving up to count as delivered"
+
+
+async def test_a_retry_waits_longer_after_each_attempt(
+    bot: httpx2.AsyncClient, db: Database, new_user_id: Callable[[], int]
+) -> None:
+    (reminder,) = await add_due(db, new_user_id(), timedelta(seconds=5))
+    waits = []
+    for attempt in (1, 2, 3):
+        (claimed,) = await claim(bot)
+        assert claimed["attempt"] == attempt, f"expected attempt {attempt}, got {claimed}"
+        before = datetime.now(UTC)
+        assert (await report(bot, claimed, "retry")).status == "pending"
+        assert await claim(bot) == [], "expected a reminder to wait before its retry"
+        lease_until = (await reminder_row(db, reminder)).lease_until
+        assert lease_until is not None, "expected a retry to set a time before the next claim"
+        waits.append(lease_until - before)
+        await expire_lease(db, reminder)
+    assert timedelta(seconds=25) < waits[0] < waits[1] < waits[2] <= timedelta(hours=1), (
+        f"expected growing waits: {waits}"
+    )
+
+
+async def test_the_least_tried_reminder_is_claimed_first(
+    bot: httpx2.AsyncClient, db: Database, new_user_id: Callable[[], int]
+) -> None:
+    user = new_user_id()
+    (troubled,) = await add_due(db, user, timedelta(hours=1))
+    (claimed,) = await claim(bot)
+    await report(bot, claimed, "retry")
+    await expire_lease(db, troubled)
+    (fresh,) = await add_due(db, user, timedelta(minutes=1))
+    first, second = await claim(bot, limit=1), await claim(bot, limit=1)
+    assert [r["id"] for r in first + second] == [fresh, troubled], (
+        f"expected the never-tried reminder {fresh} before the older retried one {troubled}, got {first + second}"
+    )
+
+
+async def test_a_reminder_never_reported_on_fails_after_max_attempts(
+    server: RunningServer, bot: httpx2.AsyncClient, db: Database, new_user_id: Callable[[], int]
+) -> None:
+    """The bot died on it every time: after delivery.max_attempts claims the server stops handing it out."""
+    (reminder,) = await add_due(db, new_user_id(), timedelta(seconds=5))
+    with serve(server_settings(server.database_url, delivery=DeliverySettings(max_attempts=2))) as strict:
+        async with httpx2.AsyncClient(base_url=strict.base_url, headers=AUTH, timeout=30) as other:
+            seen = []
+            for _ in range(3):
+                seen += [(r["attempt"], r["final_attempt"]) for r in await claim(other) if r["id"] == reminder]
+                await expire_lease(db, reminder)
+    assert seen == [(1, False), (2, True)], f"expected two claims, the second marked final, got {seen}"
+    row = await reminder_row(db, reminder)
+    assert row.status == "failed" and row.last_error == "no report after 2 claims", (row.status, row.last_error)
+
+
+def upgrade(path: Path, revision: str) -> None:
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def test_the_migration_gives_existing_reminders_unique_delivery_keys(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    upgrade(path, "0001")
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO reminders (user_id, text, due_at, status, attempts, created_at) "
+            "VALUES (1, ?, '2026-01-01 00:00:00', 'pending', 0, '2026-01-01 00:00:00')",
+            [("a",), ("b",), ("c",)],
+        )
+    upgrade(path, "head")
+    with sqlite3.connect(path) as connection:
+        keys = [key for (key,) in connection.execute("SELECT delivery_key FROM reminders")]
+    assert len(keys) == 3 and len(set(keys)) == 3 and None not in keys, f"expected three distinct keys, got {keys}"
