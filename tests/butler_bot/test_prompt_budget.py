@@ -5,7 +5,7 @@ from typing import Any
 
 from mcp.types import Tool
 
-from bench.mistral_tokens import count_tokens
+from bench.mistral_tokens import count_tokens, request_tokens, tokens_beyond_prefix
 from butler_bot.prompt import SystemPrompt
 from butler_bot.texts import WatchedFile
 from butler_bot.tool_schemas import openai_tools
@@ -50,3 +50,25 @@ def test_the_count_covers_every_part_of_the_request(server_tools: list[Tool]) ->
     total = count_tokens(messages, tools)
     assert total - without_tools > 50 * len(tools), f"expected the tools to be counted: {total} vs {without_tools}"
     assert total - without_system > 100, f"expected the system prompt to be counted: {total} vs {without_system}"
+
+
+def test_follow_ups_in_the_first_turn_layout_add_only_their_new_messages(server_tools: list[Tool]) -> None:  # noqa: F811
+    first, tools = first_request(server_tools)
+    call = {"id": "a1b2c3d4e", "type": "function", "function": {"name": "reminders_create", "arguments": "{}"}}
+    tool_step = [
+        *first,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "a1b2c3d4e", "name": "reminders_create", "content": '{"id": 1}'},
+    ]
+    next_turn = [*tool_step, {"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks!"}]
+    assert request_tokens(first, tools, first_turn=True) == request_tokens(first, tools), (
+        "expected one user turn to read the same in both layouts"
+    )
+
+    def re_read(first_turn: bool) -> int:
+        before, after = (request_tokens(messages, tools, first_turn=first_turn) for messages in (tool_step, next_turn))
+        return tokens_beyond_prefix(before, after)
+
+    assert re_read(first_turn=True) <= 60, f"expected a new turn to add at most 60 tokens, counted {re_read(True)}"
+    # Mistral's own layout moves the tools and the system prompt to the new last user message.
+    assert re_read(first_turn=False) > count_tokens(first, tools) // 2, f"expected most re-read: {re_read(False)}"
