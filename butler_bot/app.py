@@ -77,7 +77,8 @@ async def main() -> None:
         await backends.close()
         store.close()
 
-    health_runner = await start_health_server(settings.health_port, health_state)
+    checks = {"polling": lambda: health_state["polling"], "reminders": lambda: reminders.alive}
+    health_runner = await start_health_server(settings.health_port, checks)
     try:
         log_access(settings)
         me = await wait_for_bot_api(bot, settings.telegram_api_url)

@@ -1,4 +1,4 @@
-"""What the bot keeps across restarts: each chat's recent turns, delivered reminder ids, each user's language.
+"""What the bot keeps across restarts: each chat's recent turns, handled reminders, each user's language.
 
 One SQLite file on the bot's data volume. The statements are tiny and local (WAL, no fsync per commit), so
 they run on the event loop rather than paying a thread hop per message.
@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,12 @@ CREATE TABLE IF NOT EXISTS turns (
     created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS turns_by_chat ON turns (chat_id, id);
-CREATE TABLE IF NOT EXISTS delivered_reminders (
-    reminder_id INTEGER PRIMARY KEY,
-    delivered_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+-- Keyed by the server's delivery key: a bare id is reused after the MCP database is reset, a key never is.
+DROP TABLE IF EXISTS delivered_reminders;
+CREATE TABLE IF NOT EXISTS reminder_deliveries (
+    delivery_key TEXT PRIMARY KEY,
+    failure TEXT,
+    handled_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS user_languages (
     user_id INTEGER PRIMARY KEY,
@@ -31,8 +35,15 @@ CREATE TABLE IF NOT EXISTS user_languages (
 );
 """
 
-# Delivered-reminder ids older than this many rows are dropped; the MCP server never re-sends acknowledged ones.
-KEEP_DELIVERED = 10_000
+# Handled reminders older than this many rows are dropped; the MCP server never re-sends reported ones.
+KEEP_DELIVERIES = 10_000
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A reminder the bot is done with: sent, or given up on (`failure` says why)."""
+
+    failure: str | None = None
 
 
 @dataclass
@@ -92,20 +103,24 @@ class BotStore:
     def clear_history(self, chat_id: int) -> None:
         self.db.execute("DELETE FROM turns WHERE chat_id = ?", (chat_id,))
 
-    def was_delivered(self, reminder_id: int) -> bool:
-        return (
-            self.db.execute("SELECT 1 FROM delivered_reminders WHERE reminder_id = ?", (reminder_id,)).fetchone()
-            is not None
-        )
+    def delivery(self, delivery_key: UUID) -> DeliveryRecord | None:
+        """What became of the reminder with this key, or None while it is still to be delivered."""
+        row = self.db.execute(
+            "SELECT failure FROM reminder_deliveries WHERE delivery_key = ?", (str(delivery_key),)
+        ).fetchone()
+        return DeliveryRecord(failure=row[0]) if row else None
 
-    def mark_delivered(self, reminder_id: int) -> None:
+    def record_delivery(self, delivery_key: UUID, record: DeliveryRecord) -> None:
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute("INSERT OR IGNORE INTO delivered_reminders (reminder_id) VALUES (?)", (reminder_id,))
             self.db.execute(
-                "DELETE FROM delivered_reminders WHERE reminder_id NOT IN "
-                "(SELECT reminder_id FROM delivered_reminders ORDER BY reminder_id DESC LIMIT ?)",
-                (KEEP_DELIVERED,),
+                "INSERT OR IGNORE INTO reminder_deliveries (delivery_key, failure) VALUES (?, ?)",
+                (str(delivery_key), record.failure),
+            )
+            self.db.execute(
+                "DELETE FROM reminder_deliveries WHERE rowid NOT IN "
+                "(SELECT rowid FROM reminder_deliveries ORDER BY rowid DESC LIMIT ?)",
+                (KEEP_DELIVERIES,),
             )
 
     def language(self, user_id: int) -> str | None:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from butler_bot.texts import Texts
+from shared.results import Agenda, Reminder, Task, TaskList
 
 
 def when(value: str | None) -> str:
@@ -17,44 +18,47 @@ def when(value: str | None) -> str:
     return value if len(value) == len("YYYY-MM-DD") else moment.strftime("%Y-%m-%d %H:%M")
 
 
-def task_line(task: dict[str, Any], texts: Texts) -> str:
-    line = f"• {task.get('title', '?')}"
-    if task.get("due"):
-        line += f" ({texts('due', when=when(task['due']))})"
-    if task.get("overdue"):
+def task_line(task: Task, texts: Texts) -> str:
+    line = f"• {task.title}"
+    if task.due:
+        line += f" ({texts('due', when=when(task.due))})"
+    if task.status == "overdue":
         line += f" ⚠️ {texts('overdue')}"
-    if task.get("priority") == "high":
+    if task.priority == "high":
         line += " ❗"
     return line
 
 
-def reminder_line(reminder: dict[str, Any]) -> str:
-    return f"• {when(reminder.get('due'))[-5:]} {reminder.get('text', '?')}"
+def reminder_line(reminder: Reminder) -> str:
+    return f"• {when(reminder.due)[-5:]} {reminder.text}"
 
 
 def tasks_view(data: dict[str, Any], texts: Texts) -> str:
-    tasks = data.get("tasks") or []
-    if not tasks:
+    """tasks_list's structured result, checked against the shape the server builds it with."""
+    task_list = TaskList.model_validate(data)
+    if not task_list.tasks:
         return texts("tasks_empty")
-    lines = [texts("tasks_header"), *(task_line(task, texts) for task in tasks)]
-    if data.get("more"):
+    lines = [texts("tasks_header"), *(task_line(task, texts) for task in task_list.tasks)]
+    if task_list.more:
         lines.append(texts("tasks_more"))
     return "\n".join(lines)
 
 
 def agenda_view(data: dict[str, Any], texts: Texts) -> str:
-    lines = [texts("today_header", now=when(data.get("now")), timezone=data.get("timezone", "UTC"))]
+    """agenda_today's structured result, checked against the shape the server builds it with."""
+    agenda = Agenda.model_validate(data)
+    lines = [texts("today_header", now=when(agenda.now), timezone=agenda.timezone)]
     sections = [
-        ("today_overdue", [task_line(task, texts) for task in data.get("overdue_tasks") or []]),
-        ("today_due", [task_line(task, texts) for task in data.get("due_today") or []]),
-        ("today_reminders", [reminder_line(reminder) for reminder in data.get("reminders") or []]),
+        ("today_overdue", [task_line(task, texts) for task in agenda.overdue_tasks]),
+        ("today_due", [task_line(task, texts) for task in agenda.due_today]),
+        ("today_reminders", [reminder_line(reminder) for reminder in agenda.reminders]),
     ]
     for title, items in sections:
         if items:
             lines += ["", texts(title), *items]
     if len(lines) == 1:
         lines.append(texts("today_empty"))
-    if data.get("more"):
+    if agenda.more:
         lines += ["", texts("tasks_more")]
     return "\n".join(lines)
 

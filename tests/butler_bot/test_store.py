@@ -1,11 +1,13 @@
 """The bot's store keeps the last N turns per chat and the delivered reminders, across restarts."""
 
 import logging
+import sqlite3
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
-from butler_bot.store import BotStore
+from butler_bot.store import BotStore, DeliveryRecord
 
 
 def turn(n: int) -> list[dict[str, str]]:
@@ -25,15 +27,28 @@ def test_keeps_the_last_turns_per_chat_across_a_reopen(tmp_path: Path) -> None:
     assert reopened.history(1) == [] and reopened.history(2) == turn(99)
 
 
-def test_delivered_reminders_and_languages_survive_a_reopen(tmp_path: Path) -> None:
+def test_handled_reminders_and_languages_survive_a_reopen(tmp_path: Path) -> None:
+    sent, given_up, unknown = uuid4(), uuid4(), uuid4()
     store = BotStore.open(tmp_path / "bot.sqlite3", history_turns=2)
-    store.mark_delivered(7)
+    store.record_delivery(sent, DeliveryRecord())
+    store.record_delivery(given_up, DeliveryRecord(failure="TelegramEntityTooLarge: too large"))
     store.set_language(5, "ru")
     store.set_language(5, "en")
     store.close()
     reopened = BotStore.open(tmp_path / "bot.sqlite3", history_turns=2)
-    assert reopened.was_delivered(7) and not reopened.was_delivered(8)
+    seen = [reopened.delivery(key) for key in (sent, given_up, unknown)]
+    assert seen == [DeliveryRecord(), DeliveryRecord(failure="TelegramEntityTooLarge: too large"), None], seen
     assert reopened.language(5) == "en" and reopened.language(6) is None
+
+
+def test_bare_reminder_ids_from_an_older_store_are_forgotten(tmp_path: Path) -> None:
+    """An id may name another reminder after the MCP database is reset: only delivery keys are kept."""
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as old:
+        old.execute("CREATE TABLE delivered_reminders (reminder_id INTEGER PRIMARY KEY, delivered_at TEXT)")
+        old.execute("INSERT INTO delivered_reminders VALUES (1, '2026-11-30 10:00:00')")
+    store = BotStore.open(tmp_path / "bot.sqlite3", history_turns=2)
+    tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "delivered_reminders" not in tables and "reminder_deliveries" in tables, tables
 
 
 def test_an_unwritable_path_falls_back_to_memory_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
