@@ -2,24 +2,15 @@
 
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
 
 from mcp_server import models
 from mcp_server.models import utcnow
 from mcp_server.times import day_bounds, local_iso
 from mcp_server.tools.common import ToolDeps
-from mcp_server.tools.reminders import Reminder, pending_reminders, reminder_view
-from mcp_server.tools.tasks import Task, open_tasks_due, task_view
+from mcp_server.tools.reminders import pending_reminders, reminder_view
+from mcp_server.tools.tasks import open_tasks_due, task_view
 from mcp_server.users import UserId
-
-
-class Agenda(BaseModel):
-    now: str = Field(description="Current local time")
-    timezone: str
-    overdue_tasks: list[Task] = Field(description="Open tasks whose due time has passed, oldest first")
-    due_today: list[Task] = Field(description="Open tasks due later today")
-    reminders: list[Reminder] = Field(description="Reminders still to be sent today")
-    more: bool = Field(description="A list was cut at the limit: call tasks_list or reminders_list for the rest")
+from shared.results import Agenda
 
 
 def register(mcp: MCPServer, deps: ToolDeps) -> None:

@@ -12,7 +12,6 @@ from mcp_server.models import utcnow
 from mcp_server.times import local_iso
 from mcp_server.tools.common import (
     Deleted,
-    OptionalText,
     RowId,
     ToolDeps,
     check_room,
@@ -21,6 +20,7 @@ from mcp_server.tools.common import (
     text_param,
 )
 from mcp_server.users import UserId
+from shared.results import OptionalText
 
 
 class Note(BaseModel):

@@ -1,13 +1,13 @@
 """Reminder tools: a message the bot sends the user at a set time (delivery itself is in mcp_server.delivery)."""
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Select, select
 
 from mcp_server import models
@@ -15,21 +15,7 @@ from mcp_server.models import utcnow
 from mcp_server.times import local_iso, parse_local_time
 from mcp_server.tools.common import RowId, TimeText, ToolDeps, check_room, limit_param, owned_row, text_param
 from mcp_server.users import UserId
-
-ReminderStatus = Literal["pending", "delivered", "cancelled"]
-
-
-class Reminder(BaseModel):
-    id: int
-    text: str
-    due: str = Field(description="When the bot sends it, local time with UTC offset")
-    status: ReminderStatus
-
-
-class ReminderList(BaseModel):
-    reminders: list[Reminder]
-    more: bool = Field(description="More reminders are pending than were returned: raise the limit")
-    timezone: str = Field(description="The user's timezone, which the times are shown in")
+from shared.results import Reminder, ReminderList
 
 
 def reminder_view(reminder: models.Reminder, zone: ZoneInfo) -> Reminder:

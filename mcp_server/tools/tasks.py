@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,6 @@ from mcp_server.models import utcnow
 from mcp_server.times import day_bounds, end_of_day, local_iso, parse_local_time
 from mcp_server.tools.common import (
     Deleted,
-    OptionalText,
     RowId,
     TimeText,
     ToolDeps,
@@ -26,29 +25,13 @@ from mcp_server.tools.common import (
     text_param,
 )
 from mcp_server.users import UserId
+from shared.results import Priority, Task, TaskList, TaskStatus
 
-Priority = Literal["low", "normal", "high"]
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
 PRIORITY_NAME = {rank: name for name, rank in PRIORITY_RANK.items()}
 TaskFilter = Literal["open", "done", "overdue", "due_today", "all"]
 
 DUE_DESCRIPTION = "Local ISO date-time, or a date for all day"
-
-
-class Task(BaseModel):
-    id: int
-    title: str
-    notes: OptionalText
-    priority: Priority
-    status: Literal["open", "overdue", "done"] = Field(description="overdue: open and past its due time")
-    due: OptionalText = Field(description="Local due date ('YYYY-MM-DD', whole day) or date-time with UTC offset")
-    completed_at: OptionalText = Field(description="When it was marked done, local time")
-
-
-class TaskList(BaseModel):
-    tasks: list[Task]
-    more: bool = Field(description="More tasks match than were returned: narrow the filter or raise the limit")
-    timezone: str = Field(description="The user's timezone, which the times are shown in")
 
 
 def task_view(task: models.Task, zone: ZoneInfo, now: datetime) -> Task:
@@ -69,7 +52,7 @@ def task_due(task: models.Task, zone: ZoneInfo) -> str | None:
     return local_iso(task.due_at, zone) if task.due_at is not None else None
 
 
-def task_status(task: models.Task, now: datetime) -> Literal["open", "overdue", "done"]:
+def task_status(task: models.Task, now: datetime) -> TaskStatus:
     if task.completed_at is not None:
         return "done"
     return "overdue" if task.due_at is not None and task.due_at < now else "open"
