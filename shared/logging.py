@@ -5,8 +5,8 @@ import logging
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # LOG_LEVEL applies to these; third-party libraries (aiosqlite, httpx, aiogram, the MCP SDK) say only warnings.
 PROJECT_LOGGERS = ("butler_bot", "mcp_server", "shared")
-# Polled every few seconds (reminder claims, health checks): a success there is not news.
-POLLED_PATHS = frozenset({"/health", "/mcp"})
+# Polled every few seconds (health checks, the bot's reminder claims): a success there is not news.
+POLLED_PATHS = frozenset({"/health", "/internal/reminders/claim"})
 
 
 class SkipPolledSuccess(logging.Filter):

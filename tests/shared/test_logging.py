@@ -22,11 +22,11 @@ class Recorder(logging.Handler):
 
 
 async def app(scope: dict, receive: object, send: object) -> None:
-    """Answers 200, or 401 without a token, like the MCP endpoint."""
+    """Answers 200, or 401 without a token, like the mcp-server's protected routes."""
     if scope["type"] != "http":
         return
     headers = dict(scope["headers"])
-    status = 401 if scope["path"] == "/mcp" and b"authorization" not in headers else 200
+    status = 401 if scope["path"] != "/health" and b"authorization" not in headers else 200
     await send({"type": "http.response.start", "status": status, "headers": []})
     await send({"type": "http.response.body", "body": b"{}"})
 
@@ -67,14 +67,16 @@ def test_warning_level_silences_the_project_info_lines() -> None:
 
 def test_polled_successes_leave_no_access_line_and_failures_do(access_log: tuple[str, list[str]]) -> None:
     url, lines = access_log
+    claim = "/internal/reminders/claim"
+    token = {"Authorization": "Bearer x"}
     with httpx.Client(base_url=url) as client:
         client.get("/health")
-        client.post("/mcp", headers={"Authorization": "Bearer x"})
-        client.post("/mcp")
-        client.get("/tasks?x=1")
+        client.post(claim, headers=token)
+        client.post(claim)
+        client.post("/mcp?x=1", headers=token)
     wait_until(lambda: len(lines) >= 2, 10, "two access lines")
-    assert not any("/health" in line or '/mcp HTTP/1.1" 200' in line for line in lines), (
+    assert not any("/health" in line or f'{claim} HTTP/1.1" 200' in line for line in lines), (
         f"expected no line for successful polling; saw {lines}"
     )
-    assert any('POST /mcp HTTP/1.1" 401' in line for line in lines), f"expected the refused request; saw {lines}"
-    assert any("GET /tasks?x=1" in line for line in lines), f"expected other requests to show; saw {lines}"
+    assert any(f'POST {claim} HTTP/1.1" 401' in line for line in lines), f"expected the refused claim; saw {lines}"
+    assert any('POST /mcp?x=1 HTTP/1.1" 200' in line for line in lines), f"expected a tool call to show; saw {lines}"
