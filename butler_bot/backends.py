@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ToolsUnavailable(Exception):
-    """The MCP server cannot be reached or failed the call."""
-
-
 def import_conversation() -> ModuleType:
     return importlib.import_module("butler_bot.conversation")
 
@@ -43,14 +39,14 @@ class Backends:
     async def _load(self) -> "Conversations":
         module = await asyncio.to_thread(import_conversation)
         # Imported, so this module's names resolve now.
-        from butler_bot.llm import ChatModel
+        from butler_bot.llm import LlmClient
         from butler_bot.tools import McpTools
 
         conversations = module.Conversations(
             self.settings,
             self.store,
             SystemPrompt(WatchedFile(self.settings.system_prompt_file)),
-            ChatModel(self.settings),
+            LlmClient(self.settings),
             McpTools(self.settings),
         )
         log.debug("model and tool clients ready")

@@ -1,4 +1,8 @@
-"""The system prompt: the persona in config/butler_bot_prompt.md, with the user's current date, time and timezone."""
+"""The system prompt: the persona in config/butler_bot_prompt.md, with the user's date, timezone and language.
+
+The clock goes on each user message instead (`stamped`): the system prompt then changes once a day, so the
+model server re-reads it, and the tools before it, from its prompt cache on every other message.
+"""
 
 from datetime import UTC, datetime
 from string import Template
@@ -14,6 +18,12 @@ def zone_or_utc(name: str | None) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+def stamped(text: str, *, timezone: str | None, now: datetime | None = None) -> str:
+    """The user's message with the local time it was written, as the model reads it."""
+    local = (now or datetime.now(UTC)).astimezone(zone_or_utc(timezone))
+    return f"[{local:%H:%M}] {text}"
 
 
 class SystemPrompt:

@@ -30,8 +30,14 @@ class BotSettings(ServiceSettings):
     llm_base_url: str = "http://mistral:8080/v1"
     llm_model: str = "mistral"
     llm_api_key: SecretStr = SecretStr("not-needed")
+    # Seconds one message may wait for the model in all; streamed text restarts the clock.
     llm_timeout: float = Field(60.0, gt=0)
-    llm_temperature: float | None = Field(None, ge=0, le=2)
+    # Low: tool calls need the exact names and JSON a tool expects. None leaves it to the server.
+    llm_temperature: float | None = Field(0.2, ge=0, le=2)
+    # Tokens one answer may take; a longer one is cut and the user told so.
+    llm_max_tokens: int = Field(512, ge=16)
+    # The context per request when the server does not say (llama-server's /props does).
+    llm_context_tokens: int = Field(8192, ge=512)
     agent_max_steps: int = Field(5, ge=1, le=20)
     # Characters of one tool result the model sees; the rest is cut (a long list would crowd out the chat).
     tool_result_max_chars: int = Field(6000, ge=200)

@@ -6,6 +6,7 @@ they run on the event loop rather than paying a thread hop per message.
 
 import json
 import logging
+import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,17 +76,16 @@ class BotStore:
     def close(self) -> None:
         self.db.close()
 
-    def history(self, chat_id: int) -> list[dict[str, Any]]:
-        """The chat's last `history_turns` turns as chat messages, oldest first."""
-        if self.history_turns == 0:
-            return []
-        rows = self.db.execute(
-            "SELECT messages FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, self.history_turns)
-        ).fetchall()
-        return [message for (messages,) in reversed(rows) for message in json.loads(messages)]
+    def turns(self, chat_id: int) -> list[list[dict[str, Any]]]:
+        """The chat's kept turns, oldest first, each as its chat messages."""
+        rows = self.db.execute("SELECT messages FROM turns WHERE chat_id = ? ORDER BY id", (chat_id,)).fetchall()
+        return [json.loads(messages) for (messages,) in rows]
 
     def add_turn(self, chat_id: int, messages: list[dict[str, Any]]) -> None:
-        """Keep one finished turn (the user's message and the answer) and forget turns beyond the limit."""
+        """Keep one finished turn (the user's message and the answer); past `history_turns`, the oldest third goes.
+
+        Cutting a block at once keeps the earlier turns, the prompt's prefix, the same for several messages.
+        """
         if self.history_turns == 0:
             return
         with self.db:
@@ -94,11 +94,21 @@ class BotStore:
                 "INSERT INTO turns (chat_id, messages) VALUES (?, ?)",
                 (chat_id, json.dumps(messages, ensure_ascii=False)),
             )
-            self.db.execute(
-                "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
-                "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
-                (chat_id, chat_id, self.history_turns),
-            )
+            (count,) = self.db.execute("SELECT count(*) FROM turns WHERE chat_id = ?", (chat_id,)).fetchone()
+            if count > self.history_turns:
+                self._keep_newest(chat_id, self.history_turns - math.ceil(self.history_turns / 3))
+
+    def keep_newest_turns(self, chat_id: int, keep: int) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self._keep_newest(chat_id, keep)
+
+    def _keep_newest(self, chat_id: int, keep: int) -> None:
+        self.db.execute(
+            "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
+            "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
+            (chat_id, chat_id, keep),
+        )
 
     def clear_history(self, chat_id: int) -> None:
         self.db.execute("DELETE FROM turns WHERE chat_id = ?", (chat_id,))

@@ -19,21 +19,15 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Tool
 
-from butler_bot.backends import ToolsUnavailable
+from butler_bot.core import ToolResult, ToolSpec, ToolsUnavailable
 from butler_bot.settings import BotSettings
+from butler_bot.tool_schemas import openai_tools
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 # What a call on a broken connection raises: the SDK's "connection closed", closed streams, HTTP errors.
 CONNECTION_ERRORS = (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError, httpx2.HTTPError)
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    text: str
-    is_error: bool
-    data: dict[str, Any] | None
 
 
 def result_of(call: CallToolResult) -> ToolResult:
@@ -113,6 +107,14 @@ class UserConnection:
                 self._task.cancel()
 
 
+def tool_specs(tools: list[Tool]) -> list[ToolSpec]:
+    """The tools as the model sees them; a tool without a read-only hint is taken to change something."""
+    return [
+        ToolSpec(tool.name, wire["function"], read_only=bool(tool.annotations and tool.annotations.read_only_hint))
+        for tool, wire in zip(tools, openai_tools(tools), strict=True)
+    ]
+
+
 def describe(exc: BaseException) -> str:
     """The innermost cause of a connection failure, unwrapped from task-group exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -131,6 +133,7 @@ class McpTools:
         self._connections: dict[int, UserConnection] = {}
         self._connecting: dict[int, asyncio.Lock] = {}
         self._tools: list[Tool] = []
+        self._specs: list[ToolSpec] = []
         self._tools_fetched_at = float("-inf")
 
     async def _connection(self, user_id: int) -> UserConnection:
@@ -147,8 +150,13 @@ class McpTools:
     async def list_tools(self, user_id: int) -> list[Tool]:
         if time.monotonic() - self._tools_fetched_at > self._cache_seconds:
             self._tools = await (await self._connection(user_id)).list_tools()
+            self._specs = tool_specs(self._tools)
             self._tools_fetched_at = time.monotonic()
         return self._tools
+
+    async def specs(self, user_id: int) -> list[ToolSpec]:
+        await self.list_tools(user_id)
+        return self._specs
 
     def forget_tools(self) -> None:
         """Fetch the list again next time (the model named a tool we do not know: the server may have changed)."""
@@ -172,8 +180,8 @@ class UserTools:
     tools: McpTools
     user_id: int
 
-    async def list(self) -> list[Tool]:
-        return await self.tools.list_tools(self.user_id)
+    async def specs(self) -> list[ToolSpec]:
+        return await self.tools.specs(self.user_id)
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
         return await self.tools.call(self.user_id, name, arguments)

@@ -8,7 +8,8 @@ from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from butler_bot.backends import Backends, ToolsUnavailable
+from butler_bot.backends import Backends
+from butler_bot.core import ToolsUnavailable
 from butler_bot.replies import send_text
 from butler_bot.texts import Texts
 from butler_bot.views import agenda_view, tasks_view

@@ -1,6 +1,7 @@
-"""Fixtures for the bot's unit tests: the scripted LLM stand-in served in-process, and settings that use it."""
+"""Fixtures for the bot's tests: the scripted LLM stand-in and the real MCP server, both served in-process."""
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from butler_bot.settings import BotSettings
+from butler_bot.tools import McpTools
 from tests.butler_bot.fakes import BOT_TOKEN
 from tests.e2e.llm_standin.server import LOG, SCRIPT, make_app
+from tests.mcp_server.conftest import TOKEN, RunningServer, serve, server_settings
+
+# Each test acts as a user of its own, so tests sharing the server never see each other's tasks.
+_user_ids = itertools.count(700_001)
 
 
 class StandIn:
@@ -51,3 +57,24 @@ def make_settings(tmp_path: Path) -> Callable[..., BotSettings]:
         return BotSettings(**(values | overrides))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The real MCP server (uvicorn, SQLite) on a loopback port, for the bot's tool client."""
+    database = tmp_path_factory.mktemp("bot-mcp") / "butler.db"
+    with serve(server_settings(f"sqlite+aiosqlite:///{database}")) as running:
+        yield running
+
+
+@pytest.fixture
+def user_id() -> int:
+    return next(_user_ids)
+
+
+@pytest.fixture
+async def mcp_tools(mcp_server: RunningServer, make_settings: Callable[..., BotSettings]) -> AsyncIterator[McpTools]:
+    """The bot's real MCP client, connected to the real server."""
+    tools = McpTools(make_settings(mcp_url=mcp_server.mcp_url, mcp_auth_token=TOKEN))
+    yield tools
+    await tools.close()

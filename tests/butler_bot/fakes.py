@@ -1,7 +1,6 @@
 """Stand-ins for what cannot run inside a unit test: a Bot API that records what the bot sends."""
 
 import itertools
-import json
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +10,8 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, MessageEntity, Update, User
-from mcp.types import Tool
 
 from butler_bot import errors, handlers
-from butler_bot.backends import ToolsUnavailable
-from butler_bot.tools import ToolResult
 
 BOT_TOKEN = "42:fake-token-for-tests"
 _update_ids = itertools.count(1)
@@ -94,55 +90,3 @@ def text_update(
         message_id=next(_update_ids), date=datetime.now(UTC), chat=chat, from_user=user, text=text, entities=entities
     )
     return Update(update_id=next(_update_ids), message=message)
-
-
-class FakeToolbox:
-    """The butler's tools as a dict of canned results; records each call."""
-
-    def __init__(self, results: dict[str, Any] | None = None, *, down: bool = False) -> None:
-        self.results = results or {"tasks_add": {"id": 1, "title": "buy milk"}, "time_now": {"timezone": "UTC"}}
-        self.tools = [
-            Tool(name=name, description=f"The {name} tool", input_schema={"type": "object", "properties": {}})
-            for name in self.results
-        ]
-        self.down = down
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.forgotten = 0
-
-    async def list(self) -> list[Any]:
-        if self.down:
-            raise ToolsUnavailable("the fake tool server is down")
-        return self.tools
-
-    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
-        if self.down:
-            raise ToolsUnavailable("the fake tool server is down")
-        self.calls.append((name, arguments))
-        data = self.results[name]
-        return ToolResult(text=json.dumps(data), is_error=False, data=data)
-
-    def forget_tools(self) -> None:
-        self.forgotten += 1
-
-
-class FakeMcpTools:
-    """McpTools' surface for Conversations: one FakeToolbox for every user, and who asked."""
-
-    def __init__(self, toolbox: FakeToolbox) -> None:
-        self.toolbox = toolbox
-        self.users: list[int] = []
-
-    def for_user(self, user_id: int) -> FakeToolbox:
-        self.users.append(user_id)
-        return self.toolbox
-
-    async def call(self, user_id: int, name: str, arguments: dict[str, Any]) -> Any:
-        self.users.append(user_id)
-        return await self.toolbox.call(name, arguments)
-
-    async def list_tools(self, user_id: int) -> list[Any]:
-        self.users.append(user_id)
-        return await self.toolbox.list()
-
-    async def close(self) -> None:
-        pass

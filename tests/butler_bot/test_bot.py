@@ -1,12 +1,15 @@
 """The whole bot in-process: updates go through the real dispatcher, middlewares and handlers.
 
-Telegram is a recording session, the model is the scripted stand-in over HTTP, the tools are canned.
+Telegram is a recording session, the model is the scripted stand-in over HTTP, the tools are the real MCP server.
 """
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -14,22 +17,17 @@ from aiogram import Bot, Dispatcher
 from butler_bot.app import build_dispatcher, log_access
 from butler_bot.backends import Backends
 from butler_bot.conversation import Conversations
-from butler_bot.llm import ChatModel
+from butler_bot.core import ToolResult
+from butler_bot.llm import LlmClient
 from butler_bot.prompt import SystemPrompt
 from butler_bot.settings import BotSettings
 from butler_bot.store import BotStore
 from butler_bot.texts import TextBook, WatchedFile
+from butler_bot.tools import McpTools
 from tests.butler_bot.conftest import StandIn
-from tests.butler_bot.fakes import (
-    FakeMcpTools,
-    FakeToolbox,
-    RecordingSession,
-    recording_bot,
-    release_routers,
-    text_update,
-)
+from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
+from tests.mcp_server.conftest import TOKEN, RunningServer
 
-OWNER = 1001
 STRANGER = 666
 
 
@@ -42,13 +40,29 @@ class PrebuiltBackends(Backends):
         return self.prebuilt
 
 
+class WatchedTools(McpTools):
+    """The real MCP client, noting for whom each call went out."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        super().__init__(settings)
+        self.users: list[int] = []
+
+    async def call(self, user_id: int, name: str, arguments: dict[str, Any]) -> ToolResult:
+        self.users.append(user_id)
+        return await super().call(user_id, name, arguments)
+
+    async def list_tools(self, user_id: int) -> list[Any]:
+        self.users.append(user_id)
+        return await super().list_tools(user_id)
+
+
 @dataclass
 class BotUnderTest:
+    owner: int
     bot: Bot
     session: RecordingSession
     dp: Dispatcher
-    toolbox: FakeToolbox
-    mcp: FakeMcpTools
+    mcp: WatchedTools
     store: BotStore
     backends: Backends
 
@@ -58,27 +72,41 @@ class BotUnderTest:
         await self.dp.feed_update(self.bot, text_update(user_id, text, **kwargs))
         return [call.text for call in self.session.sent()[before:]]
 
+    async def tool(self, name: str, **arguments: Any) -> dict[str, Any]:
+        """Call a tool on the real server as the owner, the way a test sets the scene."""
+        result = await self.mcp.call(self.owner, name, arguments)
+        assert not result.is_error and result.data is not None, result.text
+        return result.data
+
 
 @pytest.fixture
-def make_bot(standin: StandIn, make_settings: Callable[..., BotSettings]) -> AsyncIterator[Callable[..., BotUnderTest]]:
+async def make_bot(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_server: RunningServer, user_id: int
+) -> AsyncIterator[Callable[..., BotUnderTest]]:
     made: list[BotUnderTest] = []
 
-    def build(toolbox: FakeToolbox | None = None, **overrides: Any) -> BotUnderTest:
-        settings = make_settings(**({"llm_base_url": standin.url} | overrides))
+    def build(**overrides: Any) -> BotUnderTest:
+        defaults = {
+            "llm_base_url": standin.url,
+            "mcp_url": mcp_server.mcp_url,
+            "mcp_auth_token": TOKEN,
+            "allowed_user_ids": (user_id,),
+        }
+        settings = make_settings(**(defaults | overrides))
         store = BotStore.open(settings.store_path, settings.history_turns)
-        toolbox = toolbox or FakeToolbox()
-        mcp = FakeMcpTools(toolbox)
+        mcp = WatchedTools(settings)
         prompt = SystemPrompt(WatchedFile(settings.system_prompt_file))
-        conversations = Conversations(settings, store, prompt, ChatModel(settings), mcp)  # type: ignore[arg-type]
+        conversations = Conversations(settings, store, prompt, LlmClient(settings), mcp)
         backends = PrebuiltBackends(settings, store, conversations)
         bot, session = recording_bot()
         release_routers()
         dp = build_dispatcher(settings, store, TextBook(settings.texts_file), backends)
-        made.append(BotUnderTest(bot, session, dp, toolbox, mcp, store, backends))
+        made.append(BotUnderTest(user_id, bot, session, dp, mcp, store, backends))
         return made[-1]
 
     yield build
     for bot in made:
+        await bot.mcp.close()
         bot.store.close()
 
 
@@ -101,114 +129,111 @@ async def test_empty_allow_list_refuses_everyone_and_says_how_to_add_the_owner(
     with caplog.at_level(logging.WARNING):
         log_access(bot.dp.workflow_data["settings"])
     assert "ALLOWED_USER_IDS is empty" in caplog.text and "ALLOWED_USER_IDS=<that id>" in caplog.text
-    assert str(OWNER) in (await bot.send(OWNER, "hello"))[0]
+    assert str(bot.owner) in (await bot.send(bot.owner, "hello"))[0]
 
 
-async def test_the_owner_gets_the_model_answer_after_typing(
+async def test_the_owner_gets_the_model_answer(make_bot: Callable[..., BotUnderTest], standin: StandIn) -> None:
+    bot = make_bot()
+    [answer] = await bot.send(bot.owner, "good morning")
+    assert answer.startswith("echo: [") and answer.endswith("] good morning"), answer
+    assert set(bot.mcp.users) == {bot.owner}, "expected every tool call made as the user who wrote"
+
+
+async def test_a_tool_the_model_calls_acts_for_the_user_who_wrote(
     make_bot: Callable[..., BotUnderTest], standin: StandIn
 ) -> None:
+    standin.script(
+        {
+            "when": "milk",
+            "replies": [
+                {"tool_calls": [{"name": "tasks_add", "arguments": {"title": "buy milk"}}]},
+                {"content": "Added."},
+            ],
+        }
+    )
     bot = make_bot()
-    assert await bot.send(OWNER, "good morning") == ["echo: good morning"]
-    assert bot.session.actions(OWNER)[:1] == ["typing"], "expected 'typing…' while the model works"
-    assert set(bot.mcp.users) == {OWNER}, "expected every tool call made as the user who wrote"
+    assert await bot.send(bot.owner, "add buy milk") == ["Added."]
+    titles = [task["title"] for task in (await bot.tool("tasks_list"))["tasks"]]
+    assert titles == ["buy milk"], f"expected the owner's list to hold the new task, saw {titles}"
 
 
 async def test_group_chats_are_off_unless_configured(make_bot: Callable[..., BotUnderTest], standin: StandIn) -> None:
     bot = make_bot()
-    replies = await bot.send(OWNER, "hello group", chat_id=-100, chat_type="supergroup")
+    replies = await bot.send(bot.owner, "hello group", chat_id=-100, chat_type="supergroup")
     assert replies == ["I only talk in private chats: write to me directly."]
     assert standin.log == []
     allowed = make_bot(allow_group_chats=True)
-    assert await allowed.send(OWNER, "hello group", chat_id=-100, chat_type="supergroup") == ["echo: hello group"]
+    [answer] = await allowed.send(allowed.owner, "hello group", chat_id=-100, chat_type="supergroup")
+    assert answer.endswith("] hello group"), answer
 
 
 async def test_texts_follow_the_telegram_language(make_bot: Callable[..., BotUnderTest]) -> None:
     bot = make_bot()
-    [russian] = await bot.send(OWNER, "/help", language="ru")
-    [english] = await bot.send(OWNER, "/help", language="en-GB")
-    assert "Просто пишите мне" in russian and str(OWNER) in russian, russian
+    [russian] = await bot.send(bot.owner, "/help", language="ru")
+    [english] = await bot.send(bot.owner, "/help", language="en-GB")
+    assert "Просто пишите мне" in russian and str(bot.owner) in russian, russian
     assert "Just write to me" in english, english
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
 
 
 async def test_tools_down_help_still_works_and_the_reply_says_so(
     make_bot: Callable[..., BotUnderTest], standin: StandIn
 ) -> None:
-    bot = make_bot(FakeToolbox(down=True))
-    [help_text] = await bot.send(OWNER, "/help")
+    bot = make_bot(mcp_url=closed_port_url())
+    [help_text] = await bot.send(bot.owner, "/help")
     assert "/tasks" in help_text
-    [answer] = await bot.send(OWNER, "add buy milk")
+    [answer] = await bot.send(bot.owner, "add buy milk")
     assert "tools (tasks, notes, reminders) are unavailable" in answer, answer
-    assert await bot.send(OWNER, "/tasks") == [
+    assert await bot.send(bot.owner, "/tasks") == [
         "My tools (tasks, notes, reminders) are unavailable right now. Please try again in a minute."
     ]
 
 
-async def test_model_down_gets_a_clear_answer(make_bot: Callable[..., BotUnderTest]) -> None:
+async def test_model_down_gets_a_clear_answer_and_leaves_no_history(make_bot: Callable[..., BotUnderTest]) -> None:
     bot = make_bot(llm_base_url="http://127.0.0.1:9/v1")
-    [answer] = await bot.send(OWNER, "hello")
+    [answer] = await bot.send(bot.owner, "hello")
     assert answer.startswith("The language model is not ready yet"), answer
-
-
-async def test_tasks_and_today_come_straight_from_the_tools(
-    make_bot: Callable[..., BotUnderTest], standin: StandIn
-) -> None:
-    toolbox = FakeToolbox(
-        {
-            "tasks_list": {
-                "tasks": [
-                    {"id": 1, "title": "buy milk", "due": None, "overdue": False, "priority": "normal"},
-                    {"id": 2, "title": "pay <rent> & bills", "due": "2025-11-24T18:00:00+03:00", "overdue": True},
-                ],
-                "more": False,
-                "timezone": "Europe/Moscow",
-            },
-            "agenda_today": {
-                "now": "2025-11-25T09:30:00+03:00",
-                "timezone": "Europe/Moscow",
-                "overdue_tasks": [],
-                "due_today": [{"id": 3, "title": "call mum", "due": "2025-11-25T18:00:00+03:00"}],
-                "reminders": [{"id": 7, "text": "stretch", "due": "2025-11-25T11:00:00+03:00"}],
-                "more": False,
-            },
-        }
-    )
-    bot = make_bot(toolbox)
-    [tasks] = await bot.send(OWNER, "/tasks")
-    assert tasks.splitlines() == [
-        "Your open tasks:",
-        "• buy milk",
-        "• pay <rent> & bills (due 2025-11-24 18:00) ⚠️ overdue",
-    ]
-    [today] = await bot.send(OWNER, "/today")
-    assert "Due today:\n• call mum (due 2025-11-25 18:00)" in today and "• 11:00 stretch" in today, today
-    assert standin.log == [], "expected /tasks and /today to answer without the model"
+    assert bot.store.turns(bot.owner) == [], "expected the bot's own fixed text kept out of the history"
 
 
 async def test_history_is_kept_across_restarts_and_reset_clears_it(
     make_bot: Callable[..., BotUnderTest], standin: StandIn
 ) -> None:
     first = make_bot()
-    await first.send(OWNER, "my name is Ada")
+    await first.send(first.owner, "my name is Ada")
     first.store.close()
     restarted = make_bot()
-    await restarted.send(OWNER, "what is my name?")
+    await restarted.send(restarted.owner, "what is my name?")
     remembered = [m["content"] for m in standin.log[-1]["messages"][1:]]
-    assert remembered == ["my name is Ada", "echo: my name is Ada", "what is my name?"], remembered
+    assert [text.split("] ", 1)[-1] for text in remembered] == [
+        "my name is Ada",
+        "my name is Ada",
+        "what is my name?",
+    ], remembered
 
-    assert await restarted.send(OWNER, "/reset") == [
+    assert await restarted.send(restarted.owner, "/reset") == [
         "Done: I forgot our conversation. Your tasks, notes and reminders are still there."
     ]
-    await restarted.send(OWNER, "who am I?")
+    await restarted.send(restarted.owner, "who am I?")
     assert [m["role"] for m in standin.log[-1]["messages"]] == ["system", "user"]
 
 
-async def test_system_prompt_has_the_users_date_time_and_timezone(
+async def test_the_prompt_has_the_users_date_timezone_and_local_time(
     make_bot: Callable[..., BotUnderTest], standin: StandIn
 ) -> None:
-    bot = make_bot(FakeToolbox({"time_now": {"timezone": "Asia/Tokyo"}}))
-    await bot.send(OWNER, "hi")
-    system = standin.log[-1]["messages"][0]["content"]
-    assert "(Asia/Tokyo)" in system and "$date" not in system and "$time" not in system, system
+    bot = make_bot()
+    await bot.tool("time_set_timezone", timezone="Asia/Tokyo")
+    await bot.send(bot.owner, "hi")
+    system, user = standin.log[-1]["messages"][0]["content"], standin.log[-1]["messages"][-1]["content"]
+    assert "Asia/Tokyo" in system and "$date" not in system and "$timezone" not in system, system
+    tokyo = datetime.now(ZoneInfo("Asia/Tokyo"))
+    expected = {f"[{moment:%H:%M}] hi" for moment in (tokyo - timedelta(minutes=1), tokyo)}
+    assert user in expected, f"expected the message stamped with Tokyo time, one of {expected}; saw {user!r}"
 
 
 async def test_awkward_and_long_replies_are_delivered(make_bot: Callable[..., BotUnderTest], standin: StandIn) -> None:
@@ -217,11 +242,11 @@ async def test_awkward_and_long_replies_are_delivered(make_bot: Callable[..., Bo
         {"when": "awkward", "replies": [{"content": awkward}]},
         {"when": "long", "replies": [{"content": "word " * 1500}]},
     )
-    bot = make_bot()
-    [delivered] = await bot.send(OWNER, "awkward")
-    call = bot.session.sent(OWNER)[-1]
+    bot = make_bot(llm_max_tokens=4000)
+    [delivered] = await bot.send(bot.owner, "awkward")
+    call = bot.session.sent(bot.owner)[-1]
     assert call.parse_mode == "HTML" and "&lt;br&gt;" in delivered and "&amp;&amp;" in delivered, delivered
-    parts = await bot.send(OWNER, "long")
+    parts = await bot.send(bot.owner, "long")
     assert len(parts) == 2 and all(len(part) <= 4096 for part in parts), [len(part) for part in parts]
     assert " ".join(parts).split() == ["word"] * 1500
 
@@ -235,11 +260,12 @@ async def test_an_unexpected_error_is_logged_and_answered(
         raise RuntimeError("the database melted")
 
     bot.mcp.call = broken  # type: ignore[method-assign]
-    replies = await bot.send(OWNER, "/tasks")
+    replies = await bot.send(bot.owner, "/tasks")
     assert replies == ["Sorry, something went wrong on my side. The error is logged; please try again."]
     assert "the database melted" in caplog.text
 
 
 async def test_tools_lists_what_the_butler_can_do(make_bot: Callable[..., BotUnderTest]) -> None:
-    [tools] = await make_bot().send(OWNER, "/tools")
-    assert tools.splitlines() == ["What I can do:", "• tasks_add: The tasks_add tool", "• time_now: The time_now tool"]
+    [tools] = await make_bot().send(make_bot().owner, "/tools")
+    lines = tools.splitlines()
+    assert lines[0] == "What I can do:" and any(line.startswith("• tasks_add: ") for line in lines), lines

@@ -1,5 +1,6 @@
 """The bot's store keeps the last N turns per chat and the delivered reminders, across restarts."""
 
+import itertools
 import logging
 import sqlite3
 from pathlib import Path
@@ -15,16 +16,29 @@ def turn(n: int) -> list[dict[str, str]]:
 
 
 def test_keeps_the_last_turns_per_chat_across_a_reopen(tmp_path: Path) -> None:
-    store = BotStore.open(tmp_path / "bot.sqlite3", history_turns=2)
-    for n in range(5):
+    store = BotStore.open(tmp_path / "bot.sqlite3", history_turns=6)
+    for n in range(10):
         store.add_turn(1, turn(n))
     store.add_turn(2, turn(99))
     store.close()
-    reopened = BotStore.open(tmp_path / "bot.sqlite3", history_turns=2)
-    assert reopened.history(1) == turn(3) + turn(4)
-    assert reopened.history(2) == turn(99)
+    reopened = BotStore.open(tmp_path / "bot.sqlite3", history_turns=6)
+    assert reopened.turns(1) == [turn(6), turn(7), turn(8), turn(9)]
+    assert reopened.turns(2) == [turn(99)]
     reopened.clear_history(1)
-    assert reopened.history(1) == [] and reopened.history(2) == turn(99)
+    assert reopened.turns(1) == [] and reopened.turns(2) == [turn(99)]
+
+
+def test_history_is_cut_in_blocks_so_its_start_holds_for_several_turns(tmp_path: Path) -> None:
+    store = BotStore.open(tmp_path / "bot.sqlite3", history_turns=6)
+    firsts = []
+    for n in range(20):
+        store.add_turn(1, turn(n))
+        firsts.append(store.turns(1)[0])
+        assert len(store.turns(1)) <= 6, f"expected at most 6 turns kept, saw {len(store.turns(1))}"
+    changes = sum(1 for before, after in itertools.pairwise(firsts) if before != after)
+    assert changes <= 20 // 3, f"expected the oldest kept turn to change once per block, saw {changes} changes"
+    store.keep_newest_turns(1, 2)
+    assert store.turns(1) == [turn(18), turn(19)]
 
 
 def test_handled_reminders_and_languages_survive_a_reopen(tmp_path: Path) -> None:
@@ -59,4 +73,4 @@ def test_an_unwritable_path_falls_back_to_memory_and_says_so(tmp_path: Path, cap
     assert not store.persistent
     assert "kept in memory only" in caplog.text and "/data" in caplog.text
     store.add_turn(1, turn(1))
-    assert store.history(1) == turn(1)
+    assert store.turns(1) == [turn(1)]
