@@ -5,22 +5,17 @@ escaped, so `<`, `>`, `&` and stray `*` arrive as written. Should Telegram still
 text goes again as plain text.
 """
 
-import asyncio
 import html
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 
 from aiogram import Bot
-from aiogram.enums import ChatAction, ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_TEXT_LIMIT = 4096
-# Telegram shows "typing…" for 5 s per action.
-TYPING_INTERVAL = 4.5
 CODE = re.compile(r"```[\w+-]*\n?(.*?)```|`([^`\n]+)`", re.DOTALL)
 BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.DOTALL)
 
@@ -91,24 +86,3 @@ async def send_text(bot: Bot, chat_id: int, text: str, *, formatted: bool = Fals
                 except TelegramBadRequest as exc:
                     log.warning("chat %s: Telegram refused the formatted reply (%s); sending plain text", chat_id, exc)
         await bot.send_message(chat_id, chunk, parse_mode=None)
-
-
-@asynccontextmanager
-async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat until the block ends; a failed action never fails the answer."""
-
-    async def keep_typing() -> None:
-        while True:
-            try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING)
-            except (TelegramAPIError, TelegramNetworkError) as exc:
-                log.debug("chat %s: typing action failed: %s", chat_id, exc)
-            await asyncio.sleep(TYPING_INTERVAL)
-
-    task = asyncio.create_task(keep_typing(), name=f"typing-{chat_id}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
