@@ -80,7 +80,7 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         query: query_type | None = None,
         limit: limit_type = limits.list_default,
     ) -> NoteList:
-        """Find notes containing all words of query, newest first; no query lists all."""
+        """Find notes containing all words of query; no query lists all."""
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
             statement = select(models.Note).where(models.Note.user_id == user_id)

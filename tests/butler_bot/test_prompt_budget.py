@@ -6,7 +6,7 @@ from typing import Any
 from mcp.types import Tool
 
 from bench.mistral_tokens import count_tokens, request_tokens, tokens_beyond_prefix
-from butler_bot.prompt import SystemPrompt
+from butler_bot.prompt import SystemPrompt, stamped
 from butler_bot.texts import WatchedFile
 from butler_bot.tool_schemas import openai_tools
 from tests.butler_bot.test_tool_schemas import server_tools  # noqa: F401 (a fixture)
@@ -22,7 +22,7 @@ NOW = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
 def first_request(tools: list[Tool]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The messages and tools of a user's first message, built as the bot builds them."""
     system = SystemPrompt(WatchedFile(PROMPT_FILE)).render(timezone=TIMEZONE, language="en", now=NOW)
-    user = "Remind me to call mum tomorrow at 9"
+    user = stamped("Remind me to call mum tomorrow at 9", timezone=TIMEZONE, now=NOW)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}], openai_tools(tools)
 
 
