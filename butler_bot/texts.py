@@ -30,17 +30,38 @@ def language_of(language_code: str | None) -> str:
 
 @dataclass
 class WatchedFile:
-    """A config file reread when it changes on disk, so wording can be tuned without a restart."""
+    """A config file reread when it changes on disk, so wording can be tuned without a restart.
+
+    A save that leaves it empty or unreadable (an editor that truncates before it writes, or saves by rename)
+    keeps the last version read, and the log says so once.
+    """
 
     path: Path
-    _mtime: float = field(default=-1.0, init=False)
-    _text: str = field(default="", init=False)
+    _mtime: float | None = field(default=None, init=False)
+    _text: str | None = field(default=None, init=False)
+    _reported: str = field(default="", init=False)
 
     def read(self) -> str:
-        mtime = self.path.stat().st_mtime
-        if mtime != self._mtime:
-            self._text, self._mtime = self.path.read_text(encoding="utf-8"), mtime
-        return self._text
+        try:
+            mtime = self.path.stat().st_mtime
+            if mtime == self._mtime and self._text is not None:
+                return self._text
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            if self._text is None:
+                raise
+            return self._keep(self._text, f"cannot be read ({exc})")
+        self._mtime = mtime
+        if not text.strip() and self._text is not None:
+            return self._keep(self._text, "is empty")
+        self._text, self._reported = text, ""
+        return text
+
+    def _keep(self, last: str, problem: str) -> str:
+        if problem != self._reported:
+            self._reported = problem
+            log.warning("%s %s: keeping the last version read", self.path, problem)
+        return last
 
 
 def _kind(value: object) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from butler_bot.texts import LANGUAGES, SHIPPED_TEXTS, TextBook
+from butler_bot.prompt import SystemPrompt
+from butler_bot.texts import LANGUAGES, SHIPPED_TEXTS, TextBook, WatchedFile
 
 _mtimes = itertools.count(1_700_000_000)
 
@@ -40,7 +41,7 @@ def test_the_shipped_texts_have_every_text_in_every_language() -> None:
 @pytest.mark.parametrize(
     ("bad", "complaint"),
     [
-        ("", "got nothing"),
+        ("", "is empty"),
         ("- start\n- help\n", "got a list"),
         ("en: [hello]\n", "expected 'en' to map text names to texts, got a list"),
         ("en:\n  start: 3\n", "expected en.start to be a text, got a int"),
@@ -62,8 +63,8 @@ def test_a_bad_save_keeps_the_last_good_texts_and_is_logged_once(
     assert all(text.startswith("Ahoy, Ada!") for text in seen), f"expected the last good 'Ahoy' text, saw {seen}"
     logged = warnings(caplog)
     assert len(logged) == 1, f"expected one warning for the bad save, saw {logged}"
-    assert str(texts_file) in logged[0] and complaint in logged[0] and "last good" in logged[0], (
-        f"expected the warning to name the file, say {complaint!r} and that the last good texts stay; saw {logged[0]!r}"
+    assert str(texts_file) in logged[0] and complaint in logged[0] and "keeping the last" in logged[0], (
+        f"expected the warning to name the file, say {complaint!r} and that the last texts stay; saw {logged[0]!r}"
     )
 
 
@@ -130,3 +131,24 @@ def test_broken_built_in_texts_stop_the_start_with_a_sentence(tmp_path: Path, te
     save(builtin, "en:\n  start: Hi\n")
     with pytest.raises(ValueError, match=r"built-in texts .* are broken.*no section for ru"):
         TextBook(texts_file, builtin=builtin)
+
+
+def test_the_prompt_file_saved_empty_or_removed_keeps_its_last_version(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "prompt.md"
+    save(path, "You are a butler. Today is $date.")
+    prompt = SystemPrompt(WatchedFile(path))
+    assert prompt.render(timezone="UTC", language="en").startswith("You are a butler."), "expected the file's prompt"
+    with caplog.at_level(logging.WARNING):
+        save(path, "")
+        seen = [prompt.render(timezone="UTC", language="en") for _ in range(2)]
+        path.unlink()
+        seen += [prompt.render(timezone="UTC", language="en") for _ in range(2)]
+    assert all(text.startswith("You are a butler.") for text in seen), f"expected the last prompt to stay, saw {seen}"
+    logged = warnings(caplog)
+    assert len(logged) == 2 and "is empty" in logged[0] and "cannot be read" in logged[1], (
+        f"expected one warning for the empty save and one for the removed file, saw {logged}"
+    )
+    save(path, "You are a valet.")
+    assert prompt.render(timezone="UTC", language="en") == "You are a valet.", "expected the new prompt once saved"
