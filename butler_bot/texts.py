@@ -133,8 +133,8 @@ class TextBook:
     def _load(self) -> None:
         try:
             source = self._file.read()
-        except OSError as exc:
-            self.warn_once(f"cannot read it ({exc.strerror}), keeping the texts I have")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.warn_once(f"cannot be read ({exc}), keeping the built-in texts")
             return
         if source == self._seen:
             return

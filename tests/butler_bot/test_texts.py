@@ -93,11 +93,15 @@ def test_a_missing_text_or_language_comes_from_the_built_in_texts(
     )
 
 
-def test_a_file_bad_from_the_start_gives_the_built_in_texts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    empty = tmp_path / "texts.yaml"
-    save(empty, "")
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe not UTF-8", None], ids=["empty", "not-utf8", "missing"])
+def test_a_file_bad_from_the_start_gives_the_built_in_texts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes | None
+) -> None:
+    path = tmp_path / "texts.yaml"
+    if content is not None:
+        path.write_bytes(content)
     with caplog.at_level(logging.WARNING):
-        book = TextBook(empty)
+        book = TextBook(path)
     assert book.texts("en")("reset_done").startswith("Done: I forgot"), "expected the built-in reset_done"
     assert any("built-in texts" in message for message in warnings(caplog)), (
         f"expected a warning that the built-in texts are used, saw {warnings(caplog)}"
