@@ -18,6 +18,7 @@ from typing import Any
 from butler_bot.budget import TokenBudget
 from butler_bot.core import (
     ChatModel,
+    ModelTurn,
     ModelUnavailable,
     Progress,
     RequestedCall,
@@ -73,6 +74,9 @@ class AgentReply:
     tools_called: list[str] = field(default_factory=list)
     # How many of the newest history turns fitted the context; the older ones can go.
     kept_turns: int = 0
+    # The last request's prompt size, and the prompt tokens the server evaluated anew over the whole run.
+    prompt_tokens: int | None = None
+    prompt_evaluated: int | None = None
 
 
 @dataclass
@@ -131,6 +135,8 @@ class AgentRun:
         self._side_effects: dict[str, str] = {}
         self._shown = ""
         self._kept_turns = 0
+        self._prompt_tokens: int | None = None
+        self._prompt_evaluated: int | None = None
 
     async def answer(self, system_prompt: str, turns: list[list[dict[str, Any]]], user_text: str) -> AgentReply:
         """Answer `user_text` after the newest of the earlier `turns` that fit the context."""
@@ -155,6 +161,7 @@ class AgentRun:
             self._shown = ""
             turn = await self.model.complete(messages, wire_specs, final=final, on_text=self._streamed)
             self.budget.learn([messages, wire_specs], turn.prompt_tokens)
+            self._count(turn)
             stray_markup = TOOL_CALL_MARKUP in turn.content
             if final and (turn.tool_calls or stray_markup):
                 log.warning("the model still asked for tools after %s steps", step)
@@ -171,6 +178,11 @@ class AgentRun:
                 content = await self._run(call)
                 messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
         raise AssertionError("unreachable: the last step always returns")
+
+    def _count(self, turn: ModelTurn) -> None:
+        self._prompt_tokens = turn.prompt_tokens
+        if turn.prompt_evaluated is not None:
+            self._prompt_evaluated = (self._prompt_evaluated or 0) + turn.prompt_evaluated
 
     async def _tool_specs(self) -> list[ToolSpec]:
         if not self.tools_supported:
@@ -229,4 +241,6 @@ class AgentRun:
             truncated=truncated,
             tools_called=self.tools_called,
             kept_turns=self._kept_turns,
+            prompt_tokens=self._prompt_tokens,
+            prompt_evaluated=self._prompt_evaluated,
         )

@@ -117,11 +117,13 @@ class Conversations:
         else:
             answer = Answer(texts("empty_reply"), from_model=False)
         log.info(
-            "chat %s: answered in %.0f ms, %s step(s), tools %s",
+            "chat %s: answered in %.0f ms, %s step(s), tools %s, prompt %s tokens, %s evaluated anew",
             chat_id,
             (time.perf_counter() - started) * 1000,
             reply.steps,
             reply.tools_called or "none",
+            reply.prompt_tokens,
+            reply.prompt_evaluated,
         )
         return Answer("\n\n".join([*notices, answer.text]), from_model=answer.from_model)
 
