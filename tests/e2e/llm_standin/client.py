@@ -10,8 +10,9 @@ import httpx
 class LlmStandIn:
     url: str
 
-    def script(self, *rules: dict[str, Any], default: dict[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"rules": list(rules)}
+    def script(self, *rules: dict[str, Any], default: dict[str, Any] | None = None, **server: Any) -> None:
+        """Replace the script; `server` sets n_ctx, tools_template or loading (see server.py)."""
+        body: dict[str, Any] = {"rules": list(rules), **server}
         if default:
             body["default"] = default
         httpx.post(f"{self.url}/control/script", json=body, timeout=5).raise_for_status()
