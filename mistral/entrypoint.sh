@@ -1,6 +1,7 @@
 #!/bin/sh
 # Starts llama-server on /models/$MISTRAL_MODEL_FILE. While that file is missing it says so once and waits
 # (no crash loop); extra arguments are passed on to llama-server, settings come from LLAMA_ARG_* variables.
+# MISTRAL_CHAT_TEMPLATE is a Jinja chat template file to use instead of the GGUF's own; empty keeps the GGUF's.
 set -eu
 
 if [ -z "${MISTRAL_MODEL_FILE:-}" ]; then
@@ -34,4 +35,7 @@ if [ ! -f "$model" ]; then
     echo "mistral: model file $model is here; starting llama-server" >&2
 fi
 
+if [ -n "${MISTRAL_CHAT_TEMPLATE:-}" ]; then
+    set -- --chat-template-file "$MISTRAL_CHAT_TEMPLATE" "$@"
+fi
 exec llama-server --model "$model" --jinja "$@"
