@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.tiny_gguf import REPLY_TOKEN, write_tiny_gguf
+from tests.e2e.tiny_gguf import CHAT_TEMPLATE, REPLY_TOKEN, write_tiny_gguf
 
 pytestmark = pytest.mark.e2e
 
 IMAGE = "butler-agent/mistral:latest"
 ALIAS = "butler-tiny"
 READY_TIMEOUT = 120.0
+SHIPPED_TEMPLATE = Path(__file__).resolve().parents[2] / "mistral" / "templates" / "mistral-v3-tools.jinja"
 
 WEATHER_TOOL = {
     "type": "function",
@@ -71,11 +72,11 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_mistral(image: str) -> Iterator[Callable[[Path, str], str]]:
+def start_mistral(image: str) -> Iterator[Callable[..., str]]:
     """Start the image on a models directory and model file name; every container is removed afterwards."""
     started: list[str] = []
 
-    def start(models: Path, model_file: str) -> str:
+    def start(models: Path, model_file: str, *env: str) -> str:
         result = docker(
             "run",
             "--detach",
@@ -93,6 +94,7 @@ def start_mistral(image: str) -> Iterator[Callable[[Path, str], str]]:
             "LLAMA_ARG_THREADS=2",
             "--env",
             "LLAMA_ARG_N_PARALLEL=1",
+            *(option for variable in env for option in ("--env", variable)),
             image,
         )
         container = result.stdout.strip()
@@ -130,7 +132,7 @@ def wait_ready(container: str, url: str) -> None:
     )
 
 
-def test_serves_the_model_with_chat_and_tools(start_mistral: Callable[[Path, str], str], models_dir: Path) -> None:
+def test_serves_the_model_with_chat_and_tools(start_mistral: Callable[..., str], models_dir: Path) -> None:
     write_tiny_gguf(models_dir / "tiny.gguf")
     container = start_mistral(models_dir, "tiny.gguf")
     url = base_url(container)
@@ -174,15 +176,16 @@ def test_serves_the_model_with_chat_and_tools(start_mistral: Callable[[Path, str
                 {
                     "role": "assistant",
                     "content": None,
+                    # The shipped Mistral template takes call ids of 9 alphanumeric characters.
                     "tool_calls": [
                         {
-                            "id": "call_0001",
+                            "id": "call00001",
                             "type": "function",
                             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
                         }
                     ],
                 },
-                {"role": "tool", "tool_call_id": "call_0001", "content": "Sunny, 21 C"},
+                {"role": "tool", "tool_call_id": "call00001", "content": "Sunny, 21 C"},
             ],
             "tools": [WEATHER_TOOL],
             "max_tokens": 8,
@@ -197,7 +200,21 @@ def test_serves_the_model_with_chat_and_tools(start_mistral: Callable[[Path, str
     )
 
 
-def test_missing_model_waits_with_one_message(start_mistral: Callable[[Path, str], str], models_dir: Path) -> None:
+def test_ships_the_tool_template_and_can_use_the_ggufs_own(start_mistral: Callable[..., str], models_dir: Path) -> None:
+    write_tiny_gguf(models_dir / "tiny.gguf")
+    shipped = start_mistral(models_dir, "tiny.gguf")
+    own = start_mistral(models_dir, "tiny.gguf", "MISTRAL_CHAT_TEMPLATE=")
+    for container, expected, which in (
+        (shipped, SHIPPED_TEMPLATE.read_text(), "shipped"),
+        (own, CHAT_TEMPLATE, "GGUF's"),
+    ):
+        url = base_url(container)
+        wait_ready(container, url)
+        served = httpx.get(f"{url}/props", timeout=10).json()["chat_template"]
+        assert served.strip() == expected.strip(), f"expected the {which} chat template; /props serves:\n{served}"
+
+
+def test_missing_model_waits_with_one_message(start_mistral: Callable[..., str], models_dir: Path) -> None:
     missing = "not-downloaded-yet.gguf"
     container = start_mistral(models_dir, missing)
     time.sleep(8)
@@ -210,7 +227,7 @@ def test_missing_model_waits_with_one_message(start_mistral: Callable[[Path, str
     assert len(lines) == 1, f"expected that line alone in the log (no repeats, no llama-server start); saw {lines}"
 
 
-def test_starts_once_the_model_appears(start_mistral: Callable[[Path, str], str], models_dir: Path) -> None:
+def test_starts_once_the_model_appears(start_mistral: Callable[..., str], models_dir: Path) -> None:
     container = start_mistral(models_dir, "late.gguf")
     time.sleep(2)
     write_tiny_gguf(models_dir / "late.gguf")
