@@ -9,6 +9,7 @@ is a tool message with the tool's name and call id.
 import asyncio
 import json
 import logging
+import math
 import re
 import secrets
 import string
@@ -21,6 +22,7 @@ from butler_bot.core import (
     ModelTurn,
     ModelUnavailable,
     Progress,
+    PromptTooLong,
     RequestedCall,
     Toolbox,
     ToolSpec,
@@ -153,13 +155,13 @@ class AgentRun:
         system = {"role": "system", "content": system_prompt}
         user = {"role": "user", "content": user_text}
         wire_specs = [spec.wire() for spec in specs]
-        self._kept_turns = self.budget.turns_to_keep([system, user, wire_specs], turns)
-        history = [message for turn in turns[len(turns) - self._kept_turns :] for message in turn]
-        messages: list[dict[str, Any]] = [system, *history, user]
         for step in range(1, self.max_steps + 1):
             final = step == self.max_steps
             self._shown = ""
-            turn = await self.model.complete(messages, wire_specs, final=final, on_text=self._streamed)
+            if step == 1:
+                messages, turn = await self._first_request(system, turns, user, wire_specs, final=final)
+            else:
+                turn = await self.model.complete(messages, wire_specs, final=final, on_text=self._streamed)
             self.budget.learn([messages, wire_specs], turn.prompt_tokens)
             self._count(turn)
             stray_markup = TOOL_CALL_MARKUP in turn.content
@@ -178,6 +180,30 @@ class AgentRun:
                 content = await self._run(call)
                 messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
         raise AssertionError("unreachable: the last step always returns")
+
+    async def _first_request(
+        self,
+        system: dict[str, Any],
+        turns: list[list[dict[str, Any]]],
+        user: dict[str, Any],
+        wire_specs: list[dict[str, Any]],
+        *,
+        final: bool,
+    ) -> tuple[list[dict[str, Any]], ModelTurn]:
+        """The first request, after the newest turns that fit; if the server still finds it too long, fewer."""
+        keep = self.budget.turns_to_keep([system, user, wire_specs], turns)
+        while True:
+            self._kept_turns = keep
+            messages = [system, *(message for turn in turns[len(turns) - keep :] for message in turn), user]
+            try:
+                return messages, await self.model.complete(messages, wire_specs, final=final, on_text=self._streamed)
+            except PromptTooLong as exc:
+                if keep == 0:
+                    raise
+                # The server's own counts make the estimate right for this message and the next ones.
+                self.budget.context_tokens = exc.context_tokens or self.budget.context_tokens
+                self.budget.learn([messages, wire_specs], exc.prompt_tokens)
+                keep = min(self.budget.turns_to_keep([system, user, wire_specs], turns), keep - math.ceil(keep / 3))
 
     def _count(self, turn: ModelTurn) -> None:
         self._prompt_tokens = turn.prompt_tokens

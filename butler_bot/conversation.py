@@ -71,6 +71,7 @@ class Conversations:
         """The model server's limits, asked once it is up and again after a while."""
         if "server" not in self._limits:
             limits = await self.model.limits()
+            self.budget.context_tokens = limits.context_tokens or self.settings.llm_context_tokens
             if not limits.supports_tools:
                 log.warning(
                     "the model's chat template cannot call tools: answering without tools "
@@ -91,7 +92,6 @@ class Conversations:
         user_text = stamped(text, timezone=timezone)
         try:
             limits = await self.limits()
-            self.budget.context_tokens = limits.context_tokens or self.settings.llm_context_tokens
             system_prompt = self.prompt.render(timezone=timezone, language=texts.language)
             reply = await self._run(chat_id, user_id, system_prompt, user_text, progress, limits)
         except ModelUnavailable as exc:
@@ -130,29 +130,19 @@ class Conversations:
     async def _run(
         self, chat_id: int, user_id: int, system_prompt: str, user_text: str, progress: Progress, limits: ServerLimits
     ) -> AgentReply:
-        """The agent run after the history that fits; a prompt the server still finds too long loses a block."""
+        """The agent run after the history that fits; the turns that no longer fit are forgotten."""
         turns = self.store.turns(chat_id)
-        for attempt in (1, 2):
-            run = AgentRun(
-                self.model,
-                self.tools.for_user(user_id),
-                progress,
-                self.budget,
-                max_steps=self.settings.agent_max_steps,
-                timeout=self.settings.llm_timeout,
-                result_max_chars=self.settings.tool_result_max_chars,
-                tools_supported=limits.supports_tools,
-            )
-            try:
-                reply = await run.answer(system_prompt, turns, user_text)
-            except ModelUnavailable as exc:
-                # Only a run that changed nothing may run again.
-                if exc.reason != "prompt_too_long" or attempt == 2 or not turns or run.tools_called:
-                    raise
-                log.warning("chat %s: the prompt was over the model's context; dropping older turns", chat_id)
-                self.budget.chars_per_token = max(self.budget.chars_per_token / 1.5, 1.0)
-                continue
-            if reply.kept_turns < len(turns):
-                self.store.keep_newest_turns(chat_id, reply.kept_turns)
-            return reply
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        run = AgentRun(
+            self.model,
+            self.tools.for_user(user_id),
+            progress,
+            self.budget,
+            max_steps=self.settings.agent_max_steps,
+            timeout=self.settings.llm_timeout,
+            result_max_chars=self.settings.tool_result_max_chars,
+            tools_supported=limits.supports_tools,
+        )
+        reply = await run.answer(system_prompt, turns, user_text)
+        if reply.kept_turns < len(turns):
+            self.store.keep_newest_turns(chat_id, reply.kept_turns)
+        return reply

@@ -23,6 +23,15 @@ class ModelUnavailable(Exception):
         self.reason: Failure = reason
 
 
+class PromptTooLong(ModelUnavailable):
+    """The server refused a prompt over its context; llama-server says how long it was and how much fits."""
+
+    def __init__(self, detail: str, *, prompt_tokens: int | None, context_tokens: int | None) -> None:
+        super().__init__("prompt_too_long", detail)
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens
+
+
 @dataclass(frozen=True)
 class ToolResult:
     text: str

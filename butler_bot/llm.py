@@ -1,28 +1,29 @@
 """The OpenAI-compatible chat API (llama-server, vLLM, Mistral's hosted API): streamed answers, and its limits."""
 
-import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from openai import APIConnectionError, APIError, APIStatusError, APITimeoutError, AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletionChunk
 
-from butler_bot.core import Failure, ModelTurn, ModelUnavailable, RequestedCall, ServerLimits, TextSink
+from butler_bot.core import ModelTurn, ModelUnavailable, PromptTooLong, RequestedCall, ServerLimits, TextSink
 from butler_bot.settings import BotSettings
-
-log = logging.getLogger(__name__)
 
 # How llama-server and vLLM name a prompt longer than the context (llama-server: type, vLLM: message).
 CONTEXT_ERRORS = ("exceed_context_size", "context length", "context size")
 
 
-def failure_of(exc: APIStatusError) -> Failure:
+def failure_of(exc: APIStatusError) -> ModelUnavailable:
+    detail = f"HTTP {exc.status_code}: {exc.message}"
     if exc.status_code == 503:
         # llama-server answers 503 while it loads the model.
-        return "model_not_ready"
+        return ModelUnavailable("model_not_ready", detail)
     if exc.status_code == 400 and any(marker in str(exc.body).lower() for marker in CONTEXT_ERRORS):
-        return "prompt_too_long"
-    return "model_error"
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+        counts = {key: value for key, value in error.items() if isinstance(value, int)}
+        return PromptTooLong(detail, prompt_tokens=counts.get("n_prompt_tokens"), context_tokens=counts.get("n_ctx"))
+    return ModelUnavailable("model_error", detail)
 
 
 class StreamedTurn:
@@ -130,13 +131,10 @@ class LlmClient:
         except APITimeoutError:
             raise ModelUnavailable("model_too_slow", "the stream stalled") from None
         except APIConnectionError as exc:
-            log.warning("LLM at %s unreachable: %s", self.client.base_url, exc)
-            raise ModelUnavailable("model_not_ready", str(exc)) from None
+            raise ModelUnavailable("model_not_ready", f"{self.client.base_url} unreachable: {exc}") from None
         except APIStatusError as exc:
-            log.warning("LLM answered %s: %s", exc.status_code, exc.message)
-            raise ModelUnavailable(failure_of(exc), f"HTTP {exc.status_code}") from None
+            raise failure_of(exc) from None
         except APIError as exc:
-            # An error event in the middle of the stream.
-            log.warning("LLM stream failed: %s", exc.message)
-            raise ModelUnavailable("model_error", exc.message) from None
+            # An error event mid-stream, e.g. llama-server failing to parse the tool call the model wrote.
+            raise ModelUnavailable("model_error", f"the stream failed: {exc.message}") from None
         return turn.turn()

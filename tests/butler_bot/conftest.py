@@ -26,9 +26,10 @@ class StandIn:
         self.app = app
         self.url = url
 
-    def script(self, *rules: dict[str, Any], default: dict[str, Any] | None = None) -> None:
+    def script(self, *rules: dict[str, Any], default: dict[str, Any] | None = None, **server: Any) -> None:
+        """Replace the script; `server` sets the stand-in server itself (n_ctx, tools_template, loading)."""
         self.app[SCRIPT].clear()
-        self.app[SCRIPT].update(rules=list(rules), **({"default": default} if default else {}))
+        self.app[SCRIPT].update(rules=list(rules), **({"default": default} if default else {}), **server)
 
     @property
     def log(self) -> list[dict[str, Any]]:
@@ -50,7 +51,7 @@ def make_settings(tmp_path: Path) -> Callable[..., BotSettings]:
             "mcp_auth_token": "unit-test-token-0123456789",
             "butler_env": "development",
             "llm_base_url": "http://127.0.0.1:9/v1",
-            "llm_timeout": 3,
+            "llm_timeout": 10,
             "store_path": tmp_path / "bot.sqlite3",
             "allowed_user_ids": (1001,),
         }

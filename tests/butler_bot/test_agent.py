@@ -248,3 +248,53 @@ async def test_error_statuses(
     with pytest.raises(ModelUnavailable) as failure:
         await agent(make_settings(llm_base_url=standin.url), mcp_tools.for_user(1)).answer(SYSTEM, [], "hi")
     assert failure.value.reason == reason
+
+
+async def test_a_streaming_answer_may_outlast_llm_timeout_while_it_makes_progress(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_tools: McpTools
+) -> None:
+    words = " ".join(f"word{n}" for n in range(12))
+    standin.script(default={"content": words, "stream_delay": 0.25})
+    progress = RecordedProgress()
+    settings = make_settings(llm_base_url=standin.url, llm_timeout=1)
+    reply = await agent(settings, mcp_tools.for_user(1), progress).answer(SYSTEM, [], "talk")
+
+    assert reply.text == words, "expected the whole answer although it took longer than LLM_TIMEOUT in all"
+    assert len(progress.texts) > 3 and progress.texts[-1] == words, f"expected the text to grow: {progress.texts}"
+
+
+async def test_a_rambling_model_is_cut_at_max_tokens_and_says_so(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_tools: McpTools
+) -> None:
+    standin.script(default={"ramble": "and so on "})
+    reply = await agent(make_settings(llm_base_url=standin.url, llm_max_tokens=40), mcp_tools.for_user(1)).answer(
+        SYSTEM, [], "tell me everything"
+    )
+
+    assert reply.truncated and reply.text.startswith("and so on"), reply
+    assert standin.log[0]["max_tokens"] == 40 and standin.log[0]["finish_reason"] == "length", standin.log[0]
+
+
+async def test_malformed_tool_call_json_is_a_model_error_and_nothing_runs(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_tools: McpTools, user_id: int
+) -> None:
+    standin.script(default={"malformed_tool_call": '[{"name": "tasks_add", "arguments": {"title": '})
+    progress = RecordedProgress()
+    with pytest.raises(ModelUnavailable) as failure:
+        await agent(make_settings(llm_base_url=standin.url), mcp_tools.for_user(user_id), progress).answer(
+            SYSTEM, [], "add bread"
+        )
+
+    assert failure.value.reason == "model_error", failure.value
+    assert not any("[TOOL" in text for text in progress.texts), progress.texts
+    assert await open_tasks(mcp_tools, user_id) == []
+
+
+async def test_an_over_long_prompt_is_the_servers_400_as_prompt_too_long(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_tools: McpTools
+) -> None:
+    standin.script(n_ctx=64)
+    with pytest.raises(ModelUnavailable) as failure:
+        await agent(make_settings(llm_base_url=standin.url), mcp_tools.for_user(1)).answer(SYSTEM, [], "hello " * 80)
+    assert failure.value.reason == "prompt_too_long"
+    assert standin.log[0]["status"] == 400, standin.log[0]

@@ -266,6 +266,52 @@ async def test_an_unexpected_error_is_logged_and_answered(
 
 
 async def test_tools_lists_what_the_butler_can_do(make_bot: Callable[..., BotUnderTest]) -> None:
-    [tools] = await make_bot().send(make_bot().owner, "/tools")
+    bot = make_bot()
+    [tools] = await bot.send(bot.owner, "/tools")
     lines = tools.splitlines()
     assert lines[0] == "What I can do:" and any(line.startswith("• tasks_add: ") for line in lines), lines
+
+
+async def test_a_template_that_cannot_call_tools_is_said_once_and_no_tools_are_sent(
+    make_bot: Callable[..., BotUnderTest], standin: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    standin.script(tools_template=False)
+    bot = make_bot()
+    [first] = await bot.send(bot.owner, "add buy milk")
+    [second] = await bot.send(bot.owner, "and bread")
+    assert "cannot call tools" in first and "cannot call tools" not in second, (first, second)
+    assert all(entry["tools"] == [] for entry in standin.log), "expected no tools sent to a tool-less template"
+    assert caplog.text.count("chat template cannot call tools") == 1, "expected one log line for the template"
+
+
+async def test_an_over_long_history_loses_old_turns_and_the_answer_still_comes(
+    make_bot: Callable[..., BotUnderTest], standin: StandIn
+) -> None:
+    bot = make_bot()
+    for n in range(6):
+        await bot.send(bot.owner, f"note {n}: " + "lorem ipsum " * 60)
+    standin.script(n_ctx=2200)
+    [answer] = await bot.send(bot.owner, "still there?")
+    assert answer.endswith("] still there?"), f"expected the model's answer, saw {answer!r}"
+    assert standin.log[-1]["status"] == 200, standin.log[-1]
+    assert len(bot.store.turns(bot.owner)) < 7, "expected the oldest turns dropped from the kept history"
+
+
+async def test_a_rambling_answer_arrives_cut_with_a_note(
+    make_bot: Callable[..., BotUnderTest], standin: StandIn
+) -> None:
+    standin.script(default={"ramble": "blah "})
+    bot = make_bot(llm_max_tokens=30)
+    [answer] = await bot.send(bot.owner, "talk")
+    assert answer.startswith("blah") and answer.endswith("(The answer was cut at its length limit: ask me to go on.)")
+
+
+async def test_a_private_chat_sees_the_answer_grow_in_a_draft(
+    make_bot: Callable[..., BotUnderTest], standin: StandIn
+) -> None:
+    words = " ".join(f"w{n}" for n in range(30))
+    standin.script(default={"content": words, "stream_delay": 0.1})
+    bot = make_bot()
+    assert await bot.send(bot.owner, "write") == [words]
+    drafts = [call.text for call in bot.session.calls if type(call).__name__ == "SendMessageDraft"]
+    assert drafts and all(words.startswith(draft) for draft in drafts), f"expected growing drafts, saw {drafts}"
