@@ -214,9 +214,18 @@ def render_plain(messages: list[dict[str, Any]]) -> str:
 
 
 def prompt_for(script: dict[str, Any], body: dict[str, Any]) -> str:
+    """The prompt; a final assistant message is the answer's start (a prefill), continued as it stands."""
+    messages = body["messages"]
+    prefill = ""
+    if messages and messages[-1].get("role") == "assistant":
+        if len(messages) >= 2 and messages[-2].get("role") == "assistant":
+            raise LlamaError(400, "Cannot have 2 or more assistant messages at the end of the list.")
+        if messages[-1].get("tool_calls"):
+            raise LlamaError(400, "Cannot continue an assistant message that contains tool calls.")
+        messages, prefill = messages[:-1], text_of(messages[-1])
     if not script.get("tools_template", True):
-        return render_plain(body["messages"])
-    return render_prompt(body["messages"], body.get("tools") or [])
+        return render_plain(messages) + prefill
+    return render_prompt(messages, body.get("tools") or []) + prefill
 
 
 def choose_reply(script: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
