@@ -1,4 +1,4 @@
-"""Bearer-token check for /mcp and the bot's /internal endpoints; /health stays open for healthchecks."""
+"""Bearer-token check on every route but /health (open for healthchecks): /mcp, /internal, /openapi.json, …"""
 
 import secrets
 
@@ -7,13 +7,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class BearerTokenMiddleware:
-    def __init__(self, app: ASGIApp, token: str, protected_prefixes: tuple[str, ...] = ("/mcp", "/internal")) -> None:
+    def __init__(self, app: ASGIApp, token: str, open_paths: frozenset[str] = frozenset({"/health"})) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
-        self.protected_prefixes = protected_prefixes
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.protected_prefixes):
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
             sent = dict(scope["headers"]).get(b"authorization", b"")
             if not secrets.compare_digest(sent, self.expected):
                 response = JSONResponse(

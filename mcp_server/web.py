@@ -43,11 +43,7 @@ def create_app(settings: McpServerSettings) -> FastAPI:
         await db.close()
 
     app = FastAPI(title="Butler MCP server", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(
-        BearerTokenMiddleware,
-        token=settings.mcp_auth_token.get_secret_value(),
-        protected_prefixes=("/mcp", "/internal"),
-    )
+    app.add_middleware(BearerTokenMiddleware, token=settings.mcp_auth_token.get_secret_value())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -41,11 +41,15 @@ def test_health_is_open(server: RunningServer) -> None:
     assert response.status_code == 200 and response.json()["status"] == "ok", response.text
 
 
-@pytest.mark.parametrize("path", ["/mcp", "/internal/reminders/claim", "/internal/reminders/1/ack"])
+@pytest.mark.parametrize(
+    "path", ["/mcp", "/internal/reminders/claim", "/internal/reminders/1/ack", "/openapi.json", "/docs", "/anything"]
+)
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", TOKEN])
 def test_missing_or_wrong_token_gets_401(server: RunningServer, path: str, authorization: str | None) -> None:
     headers = {**MODERN, "Authorization": authorization} if authorization else {"Content-Type": "application/json"}
     response = httpx2.post(f"{server.base_url}{path}", content=json.dumps(rpc("tools/list")), headers=headers)
+    assert response.status_code == 401, f"expected 401 for POST {path} with {authorization!r}: {response.status_code}"
+    response = httpx2.get(f"{server.base_url}{path}", headers=headers)
     assert response.status_code == 401, f"expected 401 for {path} with {authorization!r}, got {response.status_code}"
     assert response.headers["WWW-Authenticate"] == "Bearer" and "MCP_AUTH_TOKEN" in response.text, response.text
 
