@@ -19,6 +19,7 @@ the message, so each message costs two model requests and one tool call, as a si
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,11 +27,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 
 from bench.mcp_tools import free_port, uvicorn_process
+from bench.table import Row
 from butler_bot.app import build_dispatcher
 from butler_bot.backends import Backends
 from butler_bot.settings import BotSettings
@@ -41,6 +44,7 @@ from shared.logging import configure_logging
 from tests.butler_bot.fakes import recording_bot, text_update
 
 TOKEN = "bench-token-0123456789abcdef"
+P50_TARGET_MS = 30.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ONE_TOOL_CALL = {
     "when": "",
@@ -72,6 +76,11 @@ def standin_process(port: int) -> Iterator[str]:
         process.wait(10)
 
 
+def unstamped(echo: str) -> str:
+    """The stand-in's echo without the local time the bot puts before each user message ("[14:05] ")."""
+    return re.sub(r"^echo: \[\d\d:\d\d\] ", "echo: ", echo)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -101,7 +110,29 @@ async def component_baseline(standin_url: str, settings: BotSettings, samples: i
     return statistics.median(llm), statistics.median(calls)
 
 
-async def run(args: argparse.Namespace, standin_url: str, mcp_url: str, data_dir: Path) -> None:
+@dataclass
+class Overhead:
+    messages: int
+    p50: float
+    p95: float
+    llm_round_trip: float
+    tool_call: float
+    users: int
+    per_user: int
+    wall: float
+    loaded_p50: float
+    loaded_p95: float
+    first_p50: float
+    answered: int
+    wrong_chat: int
+
+    @property
+    def outside(self) -> float:
+        """What a message waits for outside the bot: two model round trips and one tool call."""
+        return 2 * self.llm_round_trip + self.tool_call
+
+
+async def measure(args: argparse.Namespace, standin_url: str, mcp_url: str, data_dir: Path) -> Overhead:
     settings = BotSettings(
         telegram_bot_token="42:bench-token",
         mcp_auth_token=TOKEN,
@@ -128,16 +159,8 @@ async def run(args: argparse.Namespace, standin_url: str, mcp_url: str, data_dir
         started = time.perf_counter()
         await dp.feed_update(bot, text_update(owner, f"message {n}"))
         latencies.append(time.perf_counter() - started)
-    assert session.texts(owner)[-1] == f"echo: message {args.messages - 1}", session.texts(owner)[-1]
-    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-    outside = 2 * llm_round_trip + tool_call
-    print(f"per message, {args.messages} in a row, LLM answering at once, one tool call each:")
-    print(f"  p50 {ms(p50)}   p95 {ms(p95)}   (target: p50 <= 30 ms)")
-    print(
-        f"  outside the bot (medians, measured alone): LLM round trip {ms(llm_round_trip)} (x2), "
-        f"tool call {ms(tool_call)}"
-    )
-    print(f"  the bot's own share at p50: {ms(p50 - outside)}")
+    last = unstamped(session.texts(owner)[-1])
+    assert last == f"echo: message {args.messages - 1}", f"expected the last message echoed; saw {last!r}"
 
     async def first_message(user_id: int) -> float:
         started = time.perf_counter()
@@ -159,39 +182,85 @@ async def run(args: argparse.Namespace, standin_url: str, mcp_url: str, data_dir
     started = time.perf_counter()
     per_user = await asyncio.gather(*(one_user(user_id) for user_id in range(1, args.users + 1)))
     wall = time.perf_counter() - started
-    total = args.users * args.per_user
     wrong = [
         (call.chat_id, call.text)
         for call in session.sent()
-        if not call.text.startswith(f"echo: user {call.chat_id} message ")
+        if not unstamped(call.text).startswith(f"echo: user {call.chat_id} message ")
     ]
     answered = sum(
-        session.texts(user_id) == [f"echo: user {user_id} message {n}" for n in range(args.per_user)]
+        [unstamped(text) for text in session.texts(user_id)]
+        == [f"echo: user {user_id} message {n}" for n in range(args.per_user)]
         for user_id in range(1, args.users + 1)
     )
     loaded = [latency for times in per_user for latency in times]
-    print(
-        f"\n{args.users} users x {args.per_user} messages at once: "
-        f"{total} messages in {wall:.2f} s ({total / wall:.0f}/s)"
-    )
-    print(f"  latency p50 {ms(percentile(loaded, 0.5))}   p95 {ms(percentile(loaded, 0.95))}")
-    print(
-        "  (before that, each user's first message, all at once, opening its MCP connection: "
-        f"p50 {ms(percentile(first, 0.5))})"
-    )
-    print(f"  users answered fully and in order: {answered}/{args.users}; replies in a wrong chat: {len(wrong)}")
     await backends.close()
     store.close()
-    if answered != args.users or wrong:
-        raise SystemExit(f"FAILED: {wrong[:5]}")
+    return Overhead(
+        messages=args.messages,
+        p50=percentile(latencies, 0.5),
+        p95=percentile(latencies, 0.95),
+        llm_round_trip=llm_round_trip,
+        tool_call=tool_call,
+        users=args.users,
+        per_user=args.per_user,
+        wall=wall,
+        loaded_p50=percentile(loaded, 0.5),
+        loaded_p95=percentile(loaded, 0.95),
+        first_p50=percentile(first, 0.5),
+        answered=answered,
+        wrong_chat=len(wrong),
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=200, help="messages in a row for the overhead figure")
-    parser.add_argument("--users", type=int, default=20, help="users at once for the load figure")
-    parser.add_argument("--per-user", type=int, default=10, help="messages each of them sends")
-    args = parser.parse_args()
+def report(result: Overhead) -> None:
+    print(f"per message, {result.messages} in a row, LLM answering at once, one tool call each:")
+    print(f"  p50 {ms(result.p50)}   p95 {ms(result.p95)}   (target: p50 <= {P50_TARGET_MS:g} ms)")
+    print(
+        f"  outside the bot (medians, measured alone): LLM round trip {ms(result.llm_round_trip)} (x2), "
+        f"tool call {ms(result.tool_call)}"
+    )
+    print(f"  the bot's own share at p50: {ms(result.p50 - result.outside)}")
+    total = result.users * result.per_user
+    print(
+        f"\n{result.users} users x {result.per_user} messages at once: "
+        f"{total} messages in {result.wall:.2f} s ({total / result.wall:.0f}/s)"
+    )
+    print(f"  latency p50 {ms(result.loaded_p50)}   p95 {ms(result.loaded_p95)}")
+    print(
+        "  (before that, each user's first message, all at once, opening its MCP connection: "
+        f"p50 {ms(result.first_p50)})"
+    )
+    print(
+        f"  users answered fully and in order: {result.answered}/{result.users}; replies in a wrong chat: "
+        f"{result.wrong_chat}"
+    )
+
+
+def rows(result: Overhead) -> list[Row]:
+    total = result.users * result.per_user
+    return [
+        Row(
+            "bot overhead",
+            f"per message, model and tool answering at once: p50 / p95 ({result.messages} in a row)",
+            f"{ms(result.p50).strip()} / {ms(result.p95).strip()}",
+            f"p50 ≤ {P50_TARGET_MS:g} ms",
+            f"outside the bot: {ms(result.outside).strip()} (2 model round trips + 1 tool call); "
+            f"bot's own share {ms(result.p50 - result.outside).strip()}",
+            result.p50 <= P50_TARGET_MS / 1000,
+        ),
+        Row(
+            "bot overhead",
+            f"{result.users} users x {result.per_user} messages at once: p50 / p95",
+            f"{ms(result.loaded_p50).strip()} / {ms(result.loaded_p95).strip()}, {total / result.wall:.0f} msg/s",
+            "every reply in its own chat",
+            f"answered {result.answered}/{result.users} users fully, {result.wrong_chat} in a wrong chat",
+            result.answered == result.users and not result.wrong_chat,
+        ),
+    ]
+
+
+def run(messages: int = 200, users: int = 20, per_user: int = 10) -> Overhead:
+    args = argparse.Namespace(messages=messages, users=users, per_user=per_user)
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory(prefix="bot-bench-") as tmp:
         data_dir = Path(tmp)
@@ -203,7 +272,19 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
         }
         with uvicorn_process("mcp_server.app:app", mcp_port, env), standin_process(standin_port) as standin_url:
-            asyncio.run(run(args, standin_url, f"http://127.0.0.1:{mcp_port}/mcp", data_dir))
+            return asyncio.run(measure(args, standin_url, f"http://127.0.0.1:{mcp_port}/mcp", data_dir))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=200, help="messages in a row for the overhead figure")
+    parser.add_argument("--users", type=int, default=20, help="users at once for the load figure")
+    parser.add_argument("--per-user", type=int, default=10, help="messages each of them sends")
+    args = parser.parse_args()
+    result = run(args.messages, args.users, args.per_user)
+    report(result)
+    if result.answered != result.users or result.wrong_chat:
+        raise SystemExit("FAILED: some users were not answered fully, or a reply reached a wrong chat")
 
 
 if __name__ == "__main__":

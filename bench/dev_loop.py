@@ -20,8 +20,10 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.table import Row
 from tests.e2e.stack import COMPOSE_FLAVOURS, Stack, copy_worktree
 from tests.e2e.tiny_gguf import write_tiny_gguf
 
@@ -89,25 +91,71 @@ def floor_seconds(stack: Stack, service: str, url: str, command: list[str], env:
     return float(out.strip())
 
 
-def summary(name: str, reloads: list[float], floors: list[float]) -> None:
-    def pct(values: list[float], q: int) -> float:
-        return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """p50 and p90."""
+    if len(values) == 1:
+        return values[0], values[0]
+    cuts = statistics.quantiles(values, n=100)
+    return cuts[49], cuts[89]
 
-    r50, r90, f50, f90 = pct(reloads, 50), pct(reloads, 90), pct(floors, 50), pct(floors, 90)
+
+@dataclass
+class DevLoop:
+    runs: int
+    compose: str
+    mcp_reloads: list[float]
+    mcp_floors: list[float]
+    bot_reloads: list[float]
+    bot_floors: list[float]
+    up_seconds: float
+    rebuild_seconds: float
+    image_mb: dict[str, float]
+
+
+def summary(name: str, reloads: list[float], floors: list[float]) -> None:
+    (r50, r90), (f50, f90) = percentiles(reloads), percentiles(floors)
     print(
         f"{name:11} reload p50 {r50:5.2f} s  p90 {r90:5.2f} s | start floor p50 {f50:5.2f} s  p90 {f90:5.2f} s"
         f" | reload/floor p50 {r50 / f50:4.2f}x"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--compose", choices=list(COMPOSE_FLAVOURS), default="compose-v2")
-    args = parser.parse_args()
+def report(result: DevLoop) -> None:
+    print(f"dev loop, {result.runs} runs each, {result.compose}")
+    summary("mcp-server", result.mcp_reloads, result.mcp_floors)
+    summary("butler-bot", result.bot_reloads, result.bot_floors)
+    print(f"up -d from built images to all healthy: {result.up_seconds:.1f} s")
+    print(f"code-only rebuild of mcp-server and butler-bot: {result.rebuild_seconds:.1f} s")
+    for image, size in result.image_mb.items():
+        print(f"image butler-agent/{image}: {size:.0f} MB")
 
+
+def rows(result: DevLoop) -> list[Row]:
+    table = []
+    for service, reloads, floors, what in (
+        ("mcp-server", result.mcp_reloads, result.mcp_floors, "save → new code answers /health"),
+        ("butler-bot", result.bot_reloads, result.bot_floors, "save → new process ready to poll"),
+    ):
+        (r50, r90), (f50, f90) = percentiles(reloads), percentiles(floors)
+        table.append(
+            Row(
+                "dev loop",
+                f"{service} hot reload, {what}: p50 / p90 ({result.runs} runs)",
+                f"{r50:.2f} / {r90:.2f} s",
+                "",
+                f"bare start of the same process: {f50:.2f} / {f90:.2f} s ({r50 / f50:.2f}x at p50)",
+            )
+        )
+    table.append(Row("dev loop", "`up -d` from built images to all healthy", f"{result.up_seconds:.1f} s"))
+    table.append(Row("dev loop", "code-only rebuild of mcp-server and butler-bot", f"{result.rebuild_seconds:.1f} s"))
+    sizes = ", ".join(f"{image} {size:.0f} MB" for image, size in result.image_mb.items())
+    table.append(Row("dev loop", "image sizes", sizes))
+    return table
+
+
+def run(runs: int = 20, compose: str = "compose-v2") -> DevLoop:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(workdir=copy_worktree(Path(tmp) / "tree"), compose=COMPOSE_FLAVOURS[args.compose])
+        stack = Stack(workdir=copy_worktree(Path(tmp) / "tree"), compose=COMPOSE_FLAVOURS[compose])
         stack.run("build", timeout=3600)
         model = Path(tmp) / "tiny.gguf"
         write_tiny_gguf(model)
@@ -123,7 +171,7 @@ def main() -> None:
             up_seconds = time.monotonic() - started
 
             mcp_reloads, mcp_floors, bot_reloads, bot_floors = [], [], [], []
-            for _ in range(args.runs):
+            for _ in range(runs):
                 mcp_reloads.append(
                     reload_seconds(
                         stack,
@@ -143,7 +191,7 @@ def main() -> None:
                         {},
                     )
                 )
-            for _ in range(args.runs):
+            for _ in range(runs):
                 bot_reloads.append(
                     reload_seconds(
                         stack,
@@ -171,16 +219,23 @@ def main() -> None:
         finally:
             stack.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
 
-    print(f"dev loop, {args.runs} runs each, {args.compose}")
-    summary("mcp-server", mcp_reloads, mcp_floors)
-    summary("butler-bot", bot_reloads, bot_floors)
-    print(f"up -d from built images to all healthy: {up_seconds:.1f} s")
-    print(f"code-only rebuild of mcp-server and butler-bot: {rebuild_seconds:.1f} s")
+    image_mb = {}
     for image in ("mcp-server", "butler-bot", "mistral", "telegram-emulator"):
         inspect = subprocess.run(
             ["docker", "image", "inspect", f"butler-agent/{image}:latest"], capture_output=True, text=True, check=True
         )
-        print(f"image butler-agent/{image}: {json.loads(inspect.stdout)[0]['Size'] / 1e6:.0f} MB")
+        image_mb[image] = json.loads(inspect.stdout)[0]["Size"] / 1e6
+    return DevLoop(
+        runs, compose, mcp_reloads, mcp_floors, bot_reloads, bot_floors, up_seconds, rebuild_seconds, image_mb
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--compose", choices=list(COMPOSE_FLAVOURS), default="compose-v2")
+    args = parser.parse_args()
+    report(run(args.runs, args.compose))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from bench.table import Row, markdown_table
 from mcp_server.db import Database
 from mcp_server.models import Task
 
@@ -151,12 +152,12 @@ async def benchmark(targets: list[Target], levels: list[int], seconds: float) ->
     return {target.name: [await measure(target, clients, seconds) for clients in levels] for target in targets}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per concurrency level")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrency levels")
-    args = parser.parse_args()
+P50_TARGET_MS = 10.0
+RATE_TARGET = 300.0
 
+
+def run(seconds: float = 5.0, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str, list[Result]]:
+    """The butler's tasks_list and the reference echo, at each concurrency level (butler first)."""
     with tempfile.TemporaryDirectory(prefix="butler-bench-") as tmp:
         database_url = f"sqlite+aiosqlite:///{tmp}/butler.db"
         butler_port, reference_port = free_port(), free_port()
@@ -180,21 +181,42 @@ def main() -> None:
                 "echo",
                 {"text": "hello"},
             )
-            results = asyncio.run(benchmark([butler, reference], args.clients, args.seconds))
+            return asyncio.run(benchmark([butler, reference], list(levels), seconds))
 
-    for name, rows in results.items():
-        report(name, rows)
-    print("\nbutler / reference")
-    for ours, theirs in zip(*results.values(), strict=True):
-        p50 = ours.percentile_ms(0.5) / theirs.percentile_ms(0.5)
-        rate = ours.calls_per_second / theirs.calls_per_second
-        print(f"  {ours.clients:>2} clients: p50 x{p50:.2f}, calls/s x{rate:.2f}")
-    first, *_ = results.values()
-    by_clients = {r.clients: r for r in first}
-    if 1 in by_clients:
-        print(f"\ntarget p50 <= 10 ms at 1 client: {by_clients[1].percentile_ms(0.5):.2f} ms")
-    if 8 in by_clients:
-        print(f"target >= 300 calls/s at 8 clients: {by_clients[8].calls_per_second:.0f} calls/s")
+
+def rows(results: dict[str, list[Result]]) -> list[Row]:
+    """The butler's tool at each concurrency level, beside the reference server's echo."""
+    ours, theirs = results.values()
+    targets = {1: (f"p50 ≤ {P50_TARGET_MS:g} ms", lambda r: r.percentile_ms(0.5) <= P50_TARGET_MS)}
+    targets[8] = (f"≥ {RATE_TARGET:g} calls/s", lambda r: r.calls_per_second >= RATE_TARGET)
+    table = []
+    for butler, echo in zip(ours, theirs, strict=True):
+        target, meets = targets.get(butler.clients, ("", None))
+        table.append(
+            Row(
+                "MCP tools",
+                f"tasks_list (1,000 tasks stored), {butler.clients} client(s): p50 / p99, calls/s",
+                f"{butler.percentile_ms(0.5):.1f} / {butler.percentile_ms(0.99):.1f} ms, "
+                f"{butler.calls_per_second:,.0f}/s",
+                target,
+                f"same-SDK echo: {echo.percentile_ms(0.5):.1f} / {echo.percentile_ms(0.99):.1f} ms, "
+                f"{echo.calls_per_second:,.0f}/s",
+                None if meets is None else meets(butler),
+            )
+        )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per concurrency level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrency levels")
+    args = parser.parse_args()
+    results = run(args.seconds, tuple(args.clients))
+    for name, measured in results.items():
+        report(name, measured)
+    print()
+    print(markdown_table(rows(results)))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average after the run: {load})")
 
