@@ -139,7 +139,5 @@ test: $(VENV)/.synced ## Run every test, the Docker end-to-end ones included
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(VENV)/.synced ## Print the benchmarks: dev loop (reload vs start), MCP tool calls, bot overhead
-	$(VENV)/bin/python -m bench.dev_loop
-	$(VENV)/bin/python -m bench.mcp_tools
-	$(VENV)/bin/python -m bench.bot_overhead
+bench: $(VENV)/.synced ## Run the benchmarks (real model, MCP tools, bot, dev loop): one table, also in bench/RESULTS.md
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
