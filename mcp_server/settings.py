@@ -85,7 +85,12 @@ class McpServerSettings(ServiceSettings):
                 f"not {value.split(':', 1)[0]}:..."
             )
         path = value.removeprefix(SQLITE_PREFIX)
-        if path and path != ":memory:" and not Path(path).parent.is_dir():
+        if path in ("", ":memory:") or "mode=memory" in path:
+            # Each connection would get its own empty database: the migrated tables vanish with the first one.
+            raise ValueError(
+                f"an in-memory SQLite database is lost between connections: use {SQLITE_PREFIX}/data/butler.db"
+            )
+        if not Path(path).parent.is_dir():
             raise ValueError(f"the directory of the SQLite file {path} does not exist: create it or set DATABASE_URL")
         return url
 

@@ -41,10 +41,25 @@ def parse_local_time(text: str, zone: ZoneInfo) -> tuple[datetime, date | None]:
         raise ToolError(f"Cannot read the time {text!r} ({exc}). {TIME_FORMAT_HINT}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
+        if in_dst_gap(moment, zone):
+            later = (moment + timedelta(hours=1)).astimezone(UTC).astimezone(zone)
+            raise ToolError(
+                f"{moment:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks jump forward then. "
+                f"Ask the user, or use {later:%H:%M}."
+            )
     try:
         return moment.astimezone(UTC), None
     except OverflowError:
         raise ToolError(f"The time {text!r} is out of range. {TIME_FORMAT_HINT}") from None
+
+
+def in_dst_gap(local: datetime, zone: ZoneInfo) -> bool:
+    """A wall-clock time the clocks skip (e.g. 02:30 on a spring-forward night) does not survive a round trip."""
+    try:
+        back = local.astimezone(UTC).astimezone(zone)
+    except OverflowError:
+        return False
+    return back.replace(tzinfo=None) != local.replace(tzinfo=None)
 
 
 def end_of_day(day: date, zone: ZoneInfo) -> datetime:

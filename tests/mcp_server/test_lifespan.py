@@ -108,6 +108,7 @@ async def test_enabled_tools_from_the_environment(tmp_path: Path) -> None:
     [
         ({"DATABASE_URL": "mysql://db/butler"}, "DATABASE_URL: use sqlite+aiosqlite"),
         ({"DATABASE_URL": "sqlite+aiosqlite:////no/such/dir/b.db"}, "does not exist"),
+        ({"DATABASE_URL": "sqlite+aiosqlite:///:memory:"}, "in-memory SQLite database is lost between connections"),
         ({"DEFAULT_TIMEZONE": "Mars/Base"}, "DEFAULT_TIMEZONE: unknown timezone 'Mars/Base'"),
         ({"ENABLED_TOOLS": '["tasks", "weather"]'}, "ENABLED_TOOLS: unknown tool or domain weather"),
         ({"LIMITS__LIST_DEFAULT": "500"}, "LIST_DEFAULT must not exceed"),
@@ -117,7 +118,7 @@ async def test_enabled_tools_from_the_environment(tmp_path: Path) -> None:
 def test_bad_configuration_is_one_line_per_problem(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variables: dict[str, str], expected: str
 ) -> None:
-    for name, value in (environment(DATABASE_URL="sqlite+aiosqlite:///:memory:") | variables).items():
+    for name, value in (environment(DATABASE_URL="sqlite+aiosqlite:////tmp/butler-unused.db") | variables).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as stopped:
         load_settings(McpServerSettings, "mcp-server")

@@ -52,3 +52,13 @@ async def test_agenda_has_overdue_and_todays_tasks_and_todays_reminders(as_user:
         # A reminder one minute ahead may fall just past midnight; the next month's never shows today.
         assert "Next month" not in [r["text"] for r in agenda["reminders"]], agenda
         assert agenda["more"] is False, agenda
+
+
+async def test_a_time_the_clocks_skip_is_refused_with_the_time_that_exists(as_user: UserFactory) -> None:
+    async with as_user() as alice:
+        await alice.call("time_set_timezone", timezone="Europe/Berlin")
+        error = await alice.fails("reminders_create", text="stretch", at="2027-03-28T02:30")
+        assert "does not exist in Europe/Berlin" in error and "03:30" in error, error
+        assert (await alice.call("reminders_list"))["reminders"] == [], "expected nothing scheduled an hour off"
+        made = await alice.call("reminders_create", text="stretch", at="2027-10-31T02:30")
+        assert made["due"].startswith("2027-10-31T02:30"), f"expected the repeated hour kept as written: {made}"
