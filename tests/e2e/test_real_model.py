@@ -237,6 +237,22 @@ def test_a_follow_up_reads_the_shared_prefix_from_the_cache(
     )
 
 
+def test_a_trimmed_history_is_read_from_the_cache_too(
+    llm: httpx.Client, bot_tools: list[dict[str, Any]], system_prompt: str
+) -> None:
+    def turn(number: int) -> list[dict[str, Any]]:
+        return [
+            {"role": "user", "content": f"Question {number}: " + "tell me about milk and bread " * 20},
+            {"role": "assistant", "content": f"Answer {number}: " + "milk is white and bread is brown " * 20},
+        ]
+
+    system, question = {"role": "system", "content": system_prompt}, {"role": "user", "content": "And now?"}
+    chat(llm, messages=[system, *turn(1), *turn(2), *turn(3), question], tools=bot_tools, max_tokens=1)
+    # The oldest turn goes; llama-server's --cache-reuse shifts the kept turns (over 256 tokens) in its cache.
+    timings = chat(llm, messages=[system, *turn(2), *turn(3), question], tools=bot_tools, max_tokens=1)["timings"]
+    assert timings["prompt_n"] < 100, f"expected the kept turns from the cache, not evaluated again; got {timings}"
+
+
 def test_an_over_long_prompt_is_refused_with_400(llm: httpx.Client) -> None:
     response = llm.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "milk " * CTX_SIZE}]})
     assert response.status_code == 400, f"expected 400 for a prompt over the context; got {response.status_code}"
