@@ -28,7 +28,10 @@ A reply is any of:
     {"delay": 2.5}                                           wait first (combines with the others)
     {"stream_delay": 0.2}                                    wait between streamed chunks (combines too)
 Without a matching rule the default answers; the default default is {"content": "echo: {last_user}"}.
-A reply longer than max_tokens is cut there, with finish_reason "length", as the real server does.
+A reply longer than max_tokens is cut there, with finish_reason "length", as the real server does. A final
+assistant message is an answer begun (a prefill): llama-server continues it; the stand-in renders it and answers
+from the script. Refused as llama-server refuses them: the template's own checks (9-character call ids, roles that
+alternate), tool-call arguments that are not JSON (500), a history ending in a tool call or in two assistant turns.
 `n_ctx` is the context per slot (/props says it; a longer prompt gets llama-server's 400); `tools_template: false`
 plays a chat template that cannot call tools (/props says so, `tools` are ignored, tool calls come back as text);
 `loading: true` answers 503 "Loading model" everywhere but /control, as llama-server does while it loads.
