@@ -9,8 +9,8 @@ can run it. tests/e2e/test_llm_standin_parity.py holds it to the real llama-serv
     POST /tokenize              {"tokens": [...]}; a stand-in token is a word, a punctuation mark or a control tag,
                                 so counts are rough, but they are the counts the context check and `usage` use
     GET  /props, /v1/models, /health
-    POST /control/script        {"rules": [...], "default": {...}, "n_ctx": 8192, "tools_template": true,
-                                 "loading": false} replaces the script
+    POST /control/script        {"rules": [...], "default": {...}, "n_ctx": 8192, "cache_reuse": 256,
+                                 "tools_template": true, "loading": false} replaces the script
     GET  /control/log           every chat request so far: {"messages", "tools", "tool_choice", "stream",
                                 "max_tokens", "temperature", "prompt_tokens", "status", "error", "finish_reason"}
     POST /control/reset         forgets the script, the log and the prompt cache
@@ -32,7 +32,8 @@ A reply longer than max_tokens is cut there, with finish_reason "length", as the
 assistant message is an answer begun (a prefill): llama-server continues it; the stand-in renders it and answers
 from the script. Refused as llama-server refuses them: the template's own checks (9-character call ids, roles that
 alternate), tool-call arguments that are not JSON (500), a history ending in a tool call or in two assistant turns.
-`n_ctx` is the context per slot (/props says it; a longer prompt gets llama-server's 400); `tools_template: false`
+`n_ctx` is the context per slot (/props says it; a longer prompt gets llama-server's 400); `cache_reuse` is the
+--cache-reuse chunk size (timings.cache_n counts the prompt the one slot's cache still holds); `tools_template: false`
 plays a chat template that cannot call tools (/props says so, `tools` are ignored, tool calls come back as text);
 `loading: true` answers 503 "Loading model" everywhere but /control, as llama-server does while it loads.
 """
@@ -53,6 +54,8 @@ from aiohttp import web
 
 DEFAULT_REPLY = {"content": "echo: {last_user}"}
 DEFAULT_N_CTX = 8192
+# The mistral image's LLAMA_ARG_CACHE_REUSE.
+DEFAULT_CACHE_REUSE = 256
 ALIAS = "standin"
 MODEL_PATH = "/models/standin.gguf"
 BUILD_INFO = "b0-standin"
@@ -404,13 +407,26 @@ class Completion:
         return end
 
 
-def common_prefix(a: list[str], b: list[str]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+def reused(cache: list[str], prompt: list[str], min_chunk: int) -> int:
+    """How much of the prompt the slot's cache holds: the common prefix, then (--cache-reuse) chunks of at least
+    `min_chunk` tokens found further on in the cache, in the prompt's order, as llama-server shifts them."""
+    n_past = 0
+    while n_past < min(len(cache), len(prompt)) and cache[n_past] == prompt[n_past]:
+        n_past += 1
+    head_c = head_p = n_past
+    while min_chunk > 0 and head_c < len(cache) and head_p < len(prompt):
+        match = 0
+        while (
+            head_c + match < len(cache)
+            and head_p + match < len(prompt)
+            and cache[head_c + match] == prompt[head_p + match]
+        ):
+            match += 1
+        if match >= min_chunk:
+            n_past, head_c, head_p = n_past + match, head_c + match, head_p + match
+        else:
+            head_c += 1
+    return n_past
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -458,9 +474,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     budget = room if max_tokens in (-1, None) else min(int(max_tokens), room)
     parse_tool_calls = bool(body.get("tools")) and body.get("tool_choice") != "none"
     turn = write_turn(reply, user_text, budget, parse_tool_calls and script.get("tools_template", True))
-    # The slot's prompt cache: the prefix it shares with the last request is reused, but the last token is always
-    # evaluated again.
-    cached = min(common_prefix(request.app[SLOT], prompt), len(prompt) - 1)
+    # The slot's prompt cache; the prompt's last token is always evaluated again.
+    min_chunk = int(body.get("n_cache_reuse", script.get("cache_reuse", DEFAULT_CACHE_REUSE)))
+    cached = min(reused(request.app[SLOT], prompt, min_chunk), len(prompt) - 1)
     request.app[SLOT][:] = prompt + [piece for _, _, piece in turn.written]
     completion = Completion(
         model=ALIAS,
