@@ -41,7 +41,9 @@ class StreamedTurn:
             self.prompt_tokens = chunk.usage.prompt_tokens
         timings = (chunk.model_extra or {}).get("timings")
         if isinstance(timings, dict) and isinstance(timings.get("prompt_n"), int):
+            # llama-server streams no usage chunk: the prompt is what it evaluated plus what it reused.
             self.prompt_evaluated = timings["prompt_n"]
+            self.prompt_tokens = self.prompt_tokens or timings["prompt_n"] + int(timings.get("cache_n") or 0)
         for choice in chunk.choices:
             self.finish_reason = choice.finish_reason or self.finish_reason
             self.content += choice.delta.content or ""

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import Chat, TelegramObject, User
 
 from butler_bot.texts import TextBook, language_of
@@ -58,7 +59,11 @@ class AccessMiddleware(BaseMiddleware):
             user.id,
         )
         texts = self.textbook.texts(language_of(user.language_code))
-        await bot.send_message(chat.id, texts("refusal", user_id=user.id))
+        try:
+            await bot.send_message(chat.id, texts("refusal", user_id=user.id))
+        except TelegramForbiddenError:
+            # The stranger blocked the bot: nothing to tell them, nothing wrong here.
+            log.info("could not tell Telegram user %s they are refused: they blocked the bot", user.id)
 
     def _may_tell(self, key: int) -> bool:
         """One refusal per user (or chat) per cool-down, so a stranger cannot make the bot spam."""

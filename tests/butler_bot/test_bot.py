@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.methods import SendMessage
 
 from butler_bot.app import build_dispatcher, log_access
 from butler_bot.backends import Backends
@@ -315,3 +317,16 @@ async def test_a_private_chat_sees_the_answer_grow_in_a_draft(
     assert await bot.send(bot.owner, "write") == [words]
     drafts = [call.text for call in bot.session.calls if type(call).__name__ == "SendMessageDraft"]
     assert drafts and all(words.startswith(draft) for draft in drafts), f"expected growing drafts, saw {drafts}"
+
+
+async def test_a_stranger_who_blocked_the_bot_is_one_info_line_not_an_error(
+    make_bot: Callable[..., BotUnderTest], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot()
+    bot.session.failures.append(
+        TelegramForbiddenError(method=SendMessage(chat_id=STRANGER, text="x"), message="Forbidden: bot was blocked")
+    )
+    with caplog.at_level(logging.INFO):
+        await bot.send(STRANGER, "hi")
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR], caplog.text
+    assert "blocked the bot" in caplog.text
