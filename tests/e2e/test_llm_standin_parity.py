@@ -285,11 +285,15 @@ def test_a_bounded_answer_ends_with_length(standin: LlmStandIn, real_llm: str, s
         assert seen.body["choices"][0]["finish_reason"] == "length", seen.body
 
 
-def test_a_stream_without_usage_puts_timings_on_the_finish_chunk(standin: LlmStandIn, real_llm: str) -> None:
+@pytest.mark.parametrize("per_token", [False, True], ids=["at_the_end", "per_token"])
+def test_a_stream_without_usage_puts_timings_on_the_finish_chunk(
+    standin: LlmStandIn, real_llm: str, per_token: bool
+) -> None:
     standin.script(default={"ramble": "on and on "})
-    seen, real = (chat(url, SYSTEM, ASK, stream=True) for url in (standin.url, real_llm))
+    seen, real = (chat(url, SYSTEM, ASK, stream=True, timings_per_token=per_token) for url in (standin.url, real_llm))
     assert_same_stream(seen, real)
     assert "timings" in seen.body[-2] and "usage" not in seen.body[-2], seen.body[-2]
+    assert ("timings" in seen.body[1]) == per_token, f"expected timings on each token only when asked; saw {seen.body}"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
