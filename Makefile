@@ -22,6 +22,10 @@ CHAT_WAIT ?= 60
 READ_INBOX = curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/json' \
   -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
   | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"]) for u in r]; sys.exit(0 if r else 1)'
+# Prints the drafts the bot showed CHAT_USER_ID since SINCE (epoch ms): the answer as it was being written.
+READ_DRAFTS = curl -fsS $(EMULATOR_URL)/getDrafts -H 'Content-Type: application/json' \
+  -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
+  | python3 -c 'import json, sys; [print("butler (writing):", d["text"] or "…") for d in json.load(sys.stdin)["result"] if d["time"] >= int(sys.argv[1])]'
 
 # A model elsewhere (vLLM, a hosted API) needs no local one: no GGUF download and no mistral service then.
 LOCAL_MODEL := $(if $(LLM_BASE_URL),$(findstring //mistral:,$(LLM_BASE_URL)),yes)
@@ -69,9 +73,11 @@ dev-bot: ## Run butler-bot (and the mcp-server it needs) with hot reload, attach
 .PHONY: chat
 chat: ## Message the bot through the emulator and print its replies: make chat MSG="remind me in 5 minutes to stretch"
 	@test -n "$$MSG" || { echo 'usage: make chat MSG="your message"'; exit 2; }
-	@python3 -c 'import json, os; print(json.dumps({"token": "$(EMULATOR_BOT_TOKEN)", "user_id": $(CHAT_USER_ID), "text": os.environ["MSG"]}))' \
-	  | curl -fsS $(EMULATOR_URL)/sendMessage -H 'Content-Type: application/json' -d @- >/dev/null
-	@for _ in $$(seq $(CHAT_WAIT)); do sleep 1; $(READ_INBOX) && exit 0; done; \
+	@since=$$(python3 -c 'import time; print(int(time.time() * 1000))'); \
+	  python3 -c 'import json, os; print(json.dumps({"token": "$(EMULATOR_BOT_TOKEN)", "user_id": $(CHAT_USER_ID), "text": os.environ["MSG"]}))' \
+	  | curl -fsS $(EMULATOR_URL)/sendMessage -H 'Content-Type: application/json' -d @- >/dev/null; \
+	  for _ in $$(seq $(CHAT_WAIT)); do sleep 1; \
+	    if replies=$$($(READ_INBOX)); then $(READ_DRAFTS) "$$since"; echo "$$replies"; exit 0; fi; done; \
 	  echo "no reply within $(CHAT_WAIT) s (see: make logs)"; exit 1
 
 .PHONY: inbox
