@@ -298,3 +298,19 @@ async def test_an_over_long_prompt_is_the_servers_400_as_prompt_too_long(
         await agent(make_settings(llm_base_url=standin.url), mcp_tools.for_user(1)).answer(SYSTEM, [], "hello " * 80)
     assert failure.value.reason == "prompt_too_long"
     assert standin.log[0]["status"] == 400, standin.log[0]
+
+
+async def test_a_tool_result_over_the_size_limit_reaches_the_model_cut(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_tools: McpTools, user_id: int
+) -> None:
+    for n in range(8):
+        await mcp_tools.call(user_id, "tasks_add", {"title": f"task {n} " + "x" * 150})
+    standin.script(
+        {"when": "", "replies": [{"tool_calls": [{"name": "tasks_list", "arguments": {}}]}, {"content": "Many."}]}
+    )
+    run = agent(make_settings(llm_base_url=standin.url), mcp_tools.for_user(user_id), result_max_chars=300)
+    reply = await run.answer(SYSTEM, [], "list everything")
+
+    (result,) = tool_messages(standin.log[1])
+    assert reply.text == "Many." and len(result["content"]) < 400, f"expected the result cut: {result['content']!r}"
+    assert result["content"].endswith("(cut: ask for less)"), result["content"][-60:]
