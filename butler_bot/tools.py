@@ -4,6 +4,10 @@ Each user gets their own MCP client whose every request carries `X-Telegram-User
 when the connection opens, so nothing the model writes can make a call act for someone else. A client lives
 in a task of its own (the SDK's task groups must be entered and left in one task); when the server goes away
 that task ends, and the user's next call opens a fresh connection.
+
+Each failure is classified once: a connection that is gone or a server that fails raises `ToolsUnavailable` and
+drops the connection, so the next call reconnects; a request the server refuses (a JSON-RPC error) and a result
+that does not parse or does not match the tool's output schema become a tool error the model can act on.
 """
 
 import asyncio
@@ -17,7 +21,8 @@ import anyio
 import httpx2
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, Tool
+from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT, CallToolResult, Tool
+from pydantic import ValidationError
 
 from butler_bot.core import ToolResult, ToolSpec, ToolsUnavailable
 from butler_bot.settings import BotSettings
@@ -26,8 +31,11 @@ from butler_bot.tool_schemas import openai_tools
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
-# What a call on a broken connection raises: the SDK's "connection closed", closed streams, HTTP errors.
-CONNECTION_ERRORS = (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError, httpx2.HTTPError)
+# What a call on a broken connection raises besides MCPError: closed streams, HTTP errors.
+TRANSPORT_ERRORS = (anyio.ClosedResourceError, anyio.BrokenResourceError, httpx2.HTTPError)
+# MCPError codes the SDK itself uses for a connection that is gone, a server that does not answer in time, and
+# an HTTP error status (a 5xx, a refused token); every other code is the server refusing this request.
+UNREACHABLE_CODES = frozenset({CONNECTION_CLOSED, REQUEST_TIMEOUT, INTERNAL_ERROR})
 
 
 def result_of(call: CallToolResult) -> ToolResult:
@@ -75,7 +83,7 @@ class UserConnection:
             reason = describe(exc)
             if not ready.done():
                 ready.set_exception(ToolsUnavailable(reason))
-            else:
+            elif not self._closing.is_set():
                 log.warning("MCP connection to %s closed: %s", self._url, reason)
         finally:
             self._client = None
@@ -85,17 +93,43 @@ class UserConnection:
             raise ToolsUnavailable("the MCP connection is closed")
         return self._client
 
+    def _broken(self, exc: BaseException) -> ToolsUnavailable:
+        """Drop this connection, so the user's next call opens a fresh one; the caller logs the failure."""
+        self._client = None
+        self._closing.set()
+        return ToolsUnavailable(describe(exc))
+
     async def list_tools(self) -> list[Tool]:
         try:
             return list((await self._connected().list_tools()).tools)
-        except CONNECTION_ERRORS as exc:
-            raise ToolsUnavailable(describe(exc)) from exc
+        except MCPError as exc:
+            if exc.code in UNREACHABLE_CODES:
+                raise self._broken(exc) from exc
+            raise ToolsUnavailable(f"the MCP server refused to list its tools: {exc.message}") from exc
+        except (RuntimeError, ValidationError) as exc:
+            raise ToolsUnavailable(f"the MCP server sent a malformed tool list: {describe(exc)}") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise self._broken(exc) from exc
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
         try:
             return result_of(await self._connected().call_tool(name, arguments))
-        except CONNECTION_ERRORS as exc:
-            raise ToolsUnavailable(describe(exc)) from exc
+        except MCPError as exc:
+            if exc.code in UNREACHABLE_CODES:
+                raise self._broken(exc) from exc
+            log.warning("the MCP server refused %s (JSON-RPC error %s): %s", name, exc.code, exc.message)
+            return ToolResult(text=f"the tool server refused the call: {exc.message}", is_error=True, data=None)
+        except (RuntimeError, ValidationError) as exc:
+            # The SDK raises RuntimeError for a result that breaks the tool's output schema.
+            problem = describe(exc)
+            log.warning("MCP tool %s returned a malformed result: %s", name, problem)
+            return ToolResult(
+                text=f"{name} returned a malformed result ({problem}); it may or may not have run.",
+                is_error=True,
+                data=None,
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise self._broken(exc) from exc
 
     async def close(self) -> None:
         self._closing.set()
@@ -116,7 +150,7 @@ def tool_specs(tools: list[Tool]) -> list[ToolSpec]:
 
 
 def describe(exc: BaseException) -> str:
-    """The innermost cause of a connection failure, unwrapped from task-group exception groups."""
+    """The innermost cause of a failure, unwrapped from task-group exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"

@@ -37,9 +37,9 @@ class RunningServer:
 
 
 @contextmanager
-def serve(settings: McpServerSettings) -> Iterator[RunningServer]:
-    """Run the app with uvicorn on 127.0.0.1 and an ephemeral port, in a thread, lifespan included."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
+def serve(settings: McpServerSettings, port: int = 0) -> Iterator[RunningServer]:
+    """Run the app with uvicorn on 127.0.0.1 and `port` (ephemeral by default), in a thread, lifespan included."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="mcp-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
