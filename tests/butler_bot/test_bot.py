@@ -159,16 +159,6 @@ async def test_a_tool_the_model_calls_acts_for_the_user_who_wrote(
     assert titles == ["buy milk"], f"expected the owner's list to hold the new task, saw {titles}"
 
 
-async def test_group_chats_are_off_unless_configured(make_bot: Callable[..., BotUnderTest], standin: StandIn) -> None:
-    bot = make_bot()
-    replies = await bot.send(bot.owner, "hello group", chat_id=-100, chat_type="supergroup")
-    assert replies == ["I only talk in private chats: write to me directly."]
-    assert standin.log == []
-    allowed = make_bot(allow_group_chats=True)
-    [answer] = await allowed.send(allowed.owner, "hello group", chat_id=-100, chat_type="supergroup")
-    assert answer.endswith("] hello group"), answer
-
-
 async def test_texts_follow_the_telegram_language(make_bot: Callable[..., BotUnderTest]) -> None:
     bot = make_bot()
     [russian] = await bot.send(bot.owner, "/help", language="ru")
