@@ -83,16 +83,22 @@ class BenchStack(Stack):
     """The dev stack with the real model behind the bot: no stand-in, the production timeout raised for a busy CPU."""
 
     model_file: str = ""
+    max_tokens: int | None = None
 
     @property
     def env(self) -> dict[str, str]:
-        env = super().env | {
-            "MISTRAL_MODEL_FILE": self.model_file,
-            "MISTRAL_CTX_SIZE": str(CTX_SIZE),
-            "LLM_BASE_URL": "http://mistral:8080/v1",
-            "LLM_TIMEOUT": str(LLM_TIMEOUT),
-            "ALLOWED_USER_IDS": str(USER_ID),
-        }
+        bound = {} if self.max_tokens is None else {"LLM_MAX_TOKENS": str(self.max_tokens)}
+        env = (
+            super().env
+            | bound
+            | {
+                "MISTRAL_MODEL_FILE": self.model_file,
+                "MISTRAL_CTX_SIZE": str(CTX_SIZE),
+                "LLM_BASE_URL": "http://mistral:8080/v1",
+                "LLM_TIMEOUT": str(LLM_TIMEOUT),
+                "ALLOWED_USER_IDS": str(USER_ID),
+            }
+        )
         # Every core, as in production (the e2e stack pins one thread).
         env.pop("MISTRAL_THREADS", None)
         return env
@@ -252,9 +258,8 @@ def run(*, messages: int = len(MESSAGES), max_tokens: int | None = None, compose
             compose=COMPOSE_FLAVOURS[compose],
             files=[BASE_FILE, DEV_FILE, BENCH_FILE],
             model_file=gguf.name,
+            max_tokens=max_tokens,
         )
-        if max_tokens is not None:
-            stack.edit("config/butler_bot.yaml", lambda text: f"{text}\nllm_max_tokens: {max_tokens}\n")
         stack.run("build", timeout=3600)
         try:
             stack.run("create")
@@ -355,7 +360,7 @@ def rows(conversation: Conversation) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=len(MESSAGES), help="send only the first N messages")
-    parser.add_argument("--max-tokens", type=int, help="bound each answer (llm_max_tokens; default: the bot's)")
+    parser.add_argument("--max-tokens", type=int, help="bound each answer (LLM_MAX_TOKENS; default: the bot's)")
     args = parser.parse_args()
     conversation = run(messages=args.messages, max_tokens=args.max_tokens)
     print(turn_table(conversation))
