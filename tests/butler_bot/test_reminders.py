@@ -4,10 +4,9 @@ import asyncio
 import logging
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramEntityTooLarge,
@@ -37,9 +35,8 @@ from butler_bot.texts import TextBook
 from mcp_server.db import Database
 from mcp_server.models import Reminder
 from mcp_server.settings import DeliverySettings
-from mcp_server.web import create_app
 from tests.butler_bot.fakes import RecordingSession, recording_bot
-from tests.mcp_server.conftest import TOKEN, RunningServer, server_settings
+from tests.mcp_server.conftest import TOKEN, RunningServer, serve, server_settings
 
 USER = 1001
 SEND = SendMessage(chat_id=USER, text="x")
@@ -51,25 +48,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def mcp_server(database: Path, port: int, **overrides: Any) -> Iterator[RunningServer]:
+def mcp_server(database: Path, port: int, **overrides: Any) -> AbstractContextManager[RunningServer]:
     """The real MCP server on a port of our choosing, so a test can stop it and start it again at the same URL."""
-    url = f"sqlite+aiosqlite:///{database}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(server_settings(url, **overrides)), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="mcp-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "expected the MCP server to start; uvicorn exited (see the log above)"
-        assert time.monotonic() < deadline, "expected the MCP server to start within 30 s"
-        time.sleep(0.02)
-    try:
-        yield RunningServer(f"http://127.0.0.1:{port}", url)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    return serve(server_settings(f"sqlite+aiosqlite:///{database}", **overrides), port=port)
 
 
 @dataclass

@@ -4,7 +4,6 @@ Builds nothing: it runs the `butler-agent/mistral:latest` image the Makefile bui
 publishing llama-server's port on 127.0.0.1 only (an ephemeral port).
 """
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.real_model import container_logs, docker, wait_healthy
 from tests.e2e.tiny_gguf import CHAT_TEMPLATE, REPLY_TOKEN, write_tiny_gguf
 
 pytestmark = pytest.mark.e2e
 
 IMAGE = "butler-agent/mistral:latest"
 ALIAS = "butler-tiny"
-READY_TIMEOUT = 120.0
 SHIPPED_TEMPLATE = Path(__file__).resolve().parents[2] / "mistral" / "templates" / "mistral-v3-tools.jinja"
 
 WEATHER_TOOL = {
@@ -33,15 +32,6 @@ WEATHER_TOOL = {
         },
     },
 }
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=60)
-
-
-def logs(container: str) -> str:
-    result = docker("logs", container, check=False)
-    return result.stdout + result.stderr
 
 
 def is_running(container: str) -> bool:
@@ -112,31 +102,11 @@ def base_url(container: str) -> str:
     return f"http://{address}"
 
 
-def wait_ready(container: str, url: str) -> None:
-    """Poll /health until 200 (llama-server answers 503 while it loads); fail early if the container dies."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        assert is_running(container), f"expected the container to keep running; it exited. Logs:\n{logs(container)}"
-        try:
-            response = httpx.get(f"{url}/health", timeout=3)
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        else:
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:200]}"
-        time.sleep(0.5)
-    raise AssertionError(
-        f"expected GET /health to answer 200 within {READY_TIMEOUT:.0f} s; last seen: {last}. Logs:\n{logs(container)}"
-    )
-
-
 def test_serves_the_model_with_chat_and_tools(start_mistral: Callable[..., str], models_dir: Path) -> None:
     write_tiny_gguf(models_dir / "tiny.gguf")
     container = start_mistral(models_dir, "tiny.gguf")
     url = base_url(container)
-    wait_ready(container, url)
+    wait_healthy(container, url)
 
     models = httpx.get(f"{url}/v1/models", timeout=10)
     assert models.status_code == 200, f"expected GET /v1/models to answer 200; got {models.status_code}: {models.text}"
@@ -209,7 +179,7 @@ def test_ships_the_tool_template_and_can_use_the_ggufs_own(start_mistral: Callab
         (own, CHAT_TEMPLATE, "GGUF's"),
     ):
         url = base_url(container)
-        wait_ready(container, url)
+        wait_healthy(container, url)
         served = httpx.get(f"{url}/props", timeout=10).json()["chat_template"]
         assert served.strip() == expected.strip(), f"expected the {which} chat template; /props serves:\n{served}"
 
@@ -219,9 +189,11 @@ def test_missing_model_waits_with_one_message(start_mistral: Callable[..., str],
     container = start_mistral(models_dir, missing)
     time.sleep(8)
 
-    assert is_running(container), f"expected the container to wait for the model; it exited. Logs:\n{logs(container)}"
+    assert is_running(container), (
+        f"expected the container to wait for the model; it exited. Logs:\n{container_logs(container)}"
+    )
     assert restart_count(container) == 0, f"expected no restart; saw {restart_count(container)}"
-    lines = [line for line in logs(container).splitlines() if line.strip()]
+    lines = [line for line in container_logs(container).splitlines() if line.strip()]
     naming = [line for line in lines if f"/models/{missing}" in line and "make model" in line]
     assert len(naming) == 1, f"expected exactly one line naming /models/{missing} and 'make model'; saw {lines}"
     assert len(lines) == 1, f"expected that line alone in the log (no repeats, no llama-server start); saw {lines}"
@@ -231,6 +203,6 @@ def test_starts_once_the_model_appears(start_mistral: Callable[..., str], models
     container = start_mistral(models_dir, "late.gguf")
     time.sleep(2)
     write_tiny_gguf(models_dir / "late.gguf")
-    wait_ready(container, base_url(container))
+    wait_healthy(container, base_url(container))
     restarts = restart_count(container)
     assert restarts == 0, f"expected llama-server to start in the waiting container; saw {restarts} restarts"
