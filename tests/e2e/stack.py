@@ -21,8 +21,9 @@ DEV_FILE = "docker-compose.butler.dev.yml"
 E2E_FILE = "tests/e2e/compose.e2e.yml"
 EMULATOR_TOKEN = "123456:e2e-emulator-token"
 MCP_TOKEN = "e2e-" + secrets.token_hex(16)
-# Telegram users the bot serves in the tests; anyone else is a stranger.
-ALLOWED_USERS = (4242, *range(5101, 5111))
+# Telegram users the bot serves in the tests; anyone else is a stranger. The load test plays LOAD_USERS.
+LOAD_USERS = tuple(range(5201, 5251))
+ALLOWED_USERS = (4242, *range(5101, 5111), *LOAD_USERS)
 COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
 
 
@@ -156,6 +157,12 @@ class Stack:
         if result.returncode != 0:
             raise AssertionError(f"expected {command} in {service} to succeed; saw:\n{result.stderr}")
         return result.stdout
+
+    def peak_memory(self, service: str) -> int:
+        """The most memory the service's container has used since it started, in bytes (cgroup v2, else v1)."""
+        # v1 counts the page cache too, so it reads higher than v2 for the same work.
+        read_peak = "cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes"
+        return int(self.docker_exec(service, "sh", "-c", read_peak))
 
     def logs(self, service: str) -> str:
         result = self.run("logs", "--no-color", service, check=False)
