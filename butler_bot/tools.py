@@ -31,6 +31,8 @@ from butler_bot.tool_schemas import openai_tools
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+# Connections opened at once: many users arriving together would otherwise all time out on a busy CPU.
+OPENING_AT_ONCE = 4
 # What a call on a broken connection raises besides MCPError: closed streams, HTTP errors.
 TRANSPORT_ERRORS = (anyio.ClosedResourceError, anyio.BrokenResourceError, httpx2.HTTPError)
 # MCPError codes the SDK itself uses for a connection that is gone, a server that does not answer in time, and
@@ -166,6 +168,7 @@ class McpTools:
         self._cache_seconds = settings.tools_cache_seconds
         self._connections: dict[int, UserConnection] = {}
         self._connecting: dict[int, asyncio.Lock] = {}
+        self._opening = asyncio.Semaphore(OPENING_AT_ONCE)
         self._tools: list[Tool] = []
         self._specs: list[ToolSpec] = []
         self._tools_fetched_at = float("-inf")
@@ -177,7 +180,9 @@ class McpTools:
             if connection is None or not connection.alive:
                 headers = {"Authorization": f"Bearer {self._token}", "X-Telegram-User-Id": str(user_id)}
                 connection = UserConnection(self._url, headers, self._timeout)
-                await connection.open()
+                # CONNECT_TIMEOUT runs from the turn of this connection, not from the queue for it.
+                async with self._opening:
+                    await connection.open()
                 self._connections[user_id] = connection
             return connection
 
