@@ -144,7 +144,12 @@ def test_hot_reload_mid_conversation_loses_no_history_and_no_reminder(stack: Sta
         )
         ask(person, "what is my name?")
         [request] = llm.requests_mentioning("what is my name?")
-        said = [m["content"] for m in request["messages"] if m["role"] in ("user", "assistant")]
+        # The bot stamps each message with the user's local time: "[HH:MM] text".
+        said = [
+            re.sub(r"^\[\d\d:\d\d\] ", "", m["content"])
+            for m in request["messages"]
+            if m["role"] in ("user", "assistant")
+        ]
         assert said[:2] == ["my name is Ada", "Noted."], (
             f"expected the earlier turns after the reload (kept on the butler-bot-data volume at /data); saw {said}"
         )
