@@ -25,6 +25,7 @@ MCP_TOKEN = "e2e-" + secrets.token_hex(16)
 LOAD_USERS = tuple(range(5201, 5251))
 ALLOWED_USERS = (4242, *range(5101, 5111), *LOAD_USERS)
 COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
+BOT_HEALTH = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090/health', timeout=3).read().decode())"
 
 
 def compose_available(command: list[str]) -> bool:
@@ -182,3 +183,11 @@ class Stack:
         temporary = path.with_name(f".{path.name}.swp")
         temporary.write_text(new_text)
         os.replace(temporary, path)
+
+    def network(self, name: str) -> str:
+        """The Docker name of one of the project's networks (backend, egress)."""
+        return f"{self.project}_{name}"
+
+    def bot_pid(self) -> int:
+        """The pid of the bot process once its /health is green; raises while it starts, stops or fails."""
+        return json.loads(self.docker_exec("butler-bot", "python", "-c", BOT_HEALTH))["pid"]

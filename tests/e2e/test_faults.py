@@ -1,0 +1,359 @@
+"""Faults in the running dev stack: the MCP server stopped or killed, the bot restarted over and over, the model
+gone mid-answer, the bot cut off its network, a texts file saved empty. Nothing is lost and the stack heals itself.
+
+The module runs a stack of its own (Compose v2, without mistral: the LLM stand-in plays the model), so its faults
+never reach the stack the other end-to-end tests share.
+"""
+
+import asyncio
+import html
+import re
+import secrets
+import subprocess
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.e2e.llm_standin.client import LlmStandIn
+from tests.e2e.stack import (
+    COMPOSE_FLAVOURS,
+    EMULATOR_TOKEN,
+    MCP_TOKEN,
+    Stack,
+    compose_available,
+    copy_worktree,
+    wait_until,
+)
+from tests.e2e.telegram_user import TelegramUser
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("mcp-server", "butler-bot", "telegram-emulator", "llm-standin")
+# butler_bot/reminders.py MAX_BACKOFF: the longest pause between claims while the MCP server is away.
+BACKOFF_CAP = 10
+# Stack.env sets LLM_TIMEOUT=5 for the bot.
+LLM_TIMEOUT = 5
+TOOLS_UNAVAILABLE = "My tools (tasks, notes, reminders) are unavailable right now. Please try again in a minute."
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The dev stack from a copy of the repo, for this module alone."""
+    command = COMPOSE_FLAVOURS["compose-v2"]
+    assert compose_available(command), f"expected `{' '.join(command)}` to be installed (see .ci/run)"
+    running = Stack(workdir=copy_worktree(tmp_path_factory.mktemp("faults")), compose=command)
+    try:
+        running.run("up", "-d", "--build", *SERVICES, timeout=1800)
+        running.wait_healthy(*SERVICES)
+        yield running
+    finally:
+        running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+
+
+@pytest.fixture
+def llm(stack: Stack) -> Iterator[LlmStandIn]:
+    standin = LlmStandIn(f"http://127.0.0.1:{stack.llm_standin_port}")
+    standin.reset()
+    yield standin
+    standin.reset()
+
+
+def user(stack: Stack, user_id: int) -> TelegramUser:
+    return TelegramUser(f"http://127.0.0.1:{stack.emulator_port}", EMULATOR_TOKEN, user_id=user_id)
+
+
+def shown(person: TelegramUser) -> list[str]:
+    """The bot's new messages in the chat as the user reads them: HTML shown without its tags."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", text)) for text in person.new_replies()]
+
+
+def collect(person: TelegramUser, count: int, timeout: float) -> list[str]:
+    """Read the chat until `count` messages came in, or `timeout` passed; everything read."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(seen) < count and time.monotonic() < deadline:
+        seen += shown(person)
+        time.sleep(0.3)
+    return seen
+
+
+def reminded(messages: list[str]) -> Counter[str]:
+    """Each reminder's text (as the test wrote it, without a colon) by the number of times it came."""
+    return Counter(message.rsplit(": ", 1)[-1] for message in messages if message.startswith("⏰ Reminder"))
+
+
+def docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"expected `docker {' '.join(args)}` to succeed; saw {result.stderr}"
+    return result.stdout
+
+
+@asynccontextmanager
+async def mcp_client(stack: Stack, user_id: int) -> AsyncIterator[Client]:
+    """The official MCP client on the stack's published endpoint, acting for one Telegram user."""
+    headers = {"Authorization": f"Bearer {MCP_TOKEN}", "X-Telegram-User-Id": str(user_id)}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(
+            streamable_http_client(f"http://127.0.0.1:{stack.mcp_port}/mcp", http_client=http),
+            read_timeout_seconds=30,
+        ) as client,
+    ):
+        yield client
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error and result.structured_content is not None, (
+        f"expected {tool}({arguments}) to succeed; saw {result.content}"
+    )
+    return result.structured_content
+
+
+def in_seconds(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+async def set_reminders(stack: Stack, plan: dict[int, list[tuple[str, float]]]) -> None:
+    """Create each user's reminders over MCP: (text, seconds from now)."""
+
+    async def for_user(user_id: int, reminders: list[tuple[str, float]]) -> None:
+        async with mcp_client(stack, user_id) as client:
+            for text, seconds in reminders:
+                await call(client, "reminders_create", text=text, at=in_seconds(seconds))
+
+    await asyncio.gather(*(for_user(user_id, reminders) for user_id, reminders in plan.items()))
+
+
+async def pending_reminders(stack: Stack, user_id: int) -> list[dict[str, Any]]:
+    async with mcp_client(stack, user_id) as client:
+        return (await call(client, "reminders_list", limit=100))["reminders"]
+
+
+def test_reminders_due_during_a_long_mcp_outage_arrive_once_it_is_back(stack: Stack) -> None:
+    person = user(stack, 5101)
+    texts = [f"outage{i}x{secrets.token_hex(3)}" for i in range(3)]
+    asyncio.run(set_reminders(stack, {5101: [(text, 6 + i) for i, text in enumerate(texts)]}))
+    outage_lines = stack.logs("butler-bot").count("cannot reach the MCP server")
+
+    stack.run("stop", "mcp-server")
+    try:
+        # Long enough for the bot's pause between claims to reach its cap, with every reminder due meanwhile.
+        time.sleep(2 * BACKOFF_CAP)
+        assert shown(person) == [], "expected no reminder while the MCP server is stopped"
+        assert stack.bot_pid(), "expected the bot healthy (its reminder loop alive) through the outage"
+    finally:
+        stack.run("start", "mcp-server")
+
+    arrived = reminded(collect(person, len(texts), 60))
+    assert arrived == Counter(texts), f"expected each reminder once after the outage; saw {arrived}"
+    log = stack.logs("butler-bot")
+    assert log.count("cannot reach the MCP server") == outage_lines + 1, "expected one log line as the outage began"
+    assert "the MCP server at http://mcp-server:8000 answers again" in log, "expected a log line as it ended"
+
+
+# The bot is restarted at least MIN_RESTARTS times and until every reminder is due, MAX_RESTARTS at most: a cycle
+# takes about 15 s on a loaded 2-core machine (mostly the bot's start-up imports), 4 s on an idle one.
+MIN_RESTARTS = 6
+MAX_RESTARTS = 20
+REMINDER_USERS = (5102, 5103, 5104, 5105, 5106)
+REMINDERS_EACH = 20
+# Seconds over which the reminders fall due, one after another, the users taking turns.
+REMINDER_WINDOW = 60
+
+
+def restart_bot(stack: Stack, hot_reload: bool, mark: str) -> None:
+    """Restart the bot as a developer does (save a .py file) or as Docker does; wait until it is healthy again."""
+    if hot_reload:
+        before = stack.bot_pid()
+        stack.edit("butler_bot/views.py", lambda text: text + f"# {mark}\n")
+        wait_until(lambda: stack.bot_pid() != before, 60, f"a new bot process after {mark}")
+    else:
+        docker("restart", stack.container_id("butler-bot"))
+        wait_until(stack.bot_pid, 60, f"a healthy bot after {mark}")
+
+
+def test_reminders_due_while_the_bot_restarts_again_and_again_arrive_exactly_once(stack: Stack) -> None:
+    step = REMINDER_WINDOW / (REMINDERS_EACH * len(REMINDER_USERS))
+    plan = {
+        user_id: [
+            (f"r{user_id}n{i}x{secrets.token_hex(2)}", 3 + step * (i * len(REMINDER_USERS) + k))
+            for i in range(REMINDERS_EACH)
+        ]
+        for k, user_id in enumerate(REMINDER_USERS)
+    }
+    asyncio.run(set_reminders(stack, plan))
+    last_due = time.monotonic() + 3 + REMINDER_WINDOW
+    original = (stack.workdir / "butler_bot/views.py").read_text()
+    restarts = 0
+    try:
+        while restarts < MIN_RESTARTS or (restarts < MAX_RESTARTS and time.monotonic() < last_due):
+            # Both ways in turn: watchfiles restarts the process, Docker the container.
+            restart_bot(stack, hot_reload=restarts % 2 == 0, mark=f"restart {restarts}")
+            restarts += 1
+        last = stack.bot_pid()
+    finally:
+        stack.edit("butler_bot/views.py", lambda _: original)
+    wait_until(lambda: stack.bot_pid() != last, 60, "a new bot process after the edits were undone")
+
+    for user_id, reminders in plan.items():
+        expected = Counter(text for text, _ in reminders)
+        person = user(stack, user_id)
+        arrived = reminded(collect(person, REMINDERS_EACH, 120))
+        # Once the server has every report, no reminder can come back after its lease: none is pending.
+        wait_until(
+            lambda u=user_id: asyncio.run(pending_reminders(stack, u)) == [],
+            120,
+            f"user {user_id}'s reminders all reported delivered",
+        )
+        arrived += reminded(shown(person))
+        assert arrived == expected, (
+            f"expected each of user {user_id}'s reminders once over {restarts} restarts; missing "
+            f"{sorted(expected - arrived)}, more than once {[text for text, times in arrived.items() if times > 1]}"
+        )
+
+
+KILLED_WRITERS = tuple(range(7001, 7011))
+WRITES_EACH = 20
+# Acknowledged writes before the kill: it lands while most of the 200 are in flight.
+KILL_AFTER = 20
+
+
+async def add_tasks_while_the_server_is_killed(stack: Stack) -> tuple[set[tuple[int, str]], list[str]]:
+    """Every writer adds its tasks at once; the MCP server is killed meanwhile. What was acknowledged, and the
+    tool errors (answers that were not a task)."""
+    acknowledged: set[tuple[int, str]] = set()
+    refused: list[str] = []
+    enough = asyncio.Event()
+
+    async def add(client: Client, user_id: int, title: str) -> None:
+        try:
+            result = await client.call_tool("tasks_add", {"title": title}, read_timeout_seconds=30)
+        except Exception:  # the server died under the call: not acknowledged
+            return
+        if result.is_error or result.structured_content is None:
+            refused.append(str(result.content))
+            return
+        assert result.structured_content["title"] == title, f"expected {title!r}; saw {result.structured_content}"
+        acknowledged.add((user_id, title))
+        if len(acknowledged) >= KILL_AFTER:
+            enough.set()
+
+    async def writer(user_id: int) -> None:
+        titles = [f"task {user_id} {i} {secrets.token_hex(4)}" for i in range(WRITES_EACH)]
+        try:
+            async with mcp_client(stack, user_id) as client:
+                await asyncio.gather(*(add(client, user_id, title) for title in titles))
+        except Exception:  # closing a session whose server is gone
+            pass
+
+    async def kill() -> None:
+        async with asyncio.timeout(120):
+            await enough.wait()
+        await asyncio.to_thread(docker, "kill", "--signal", "KILL", stack.container_id("mcp-server"))
+
+    async with asyncio.timeout(300):
+        await asyncio.gather(kill(), *(writer(user_id) for user_id in KILLED_WRITERS))
+    return acknowledged, refused
+
+
+async def stored_titles(stack: Stack, user_id: int) -> list[str]:
+    async with mcp_client(stack, user_id) as client:
+        return [task["title"] for task in (await call(client, "tasks_list", show="all", limit=100))["tasks"]]
+
+
+INTEGRITY = (
+    "import sqlite3; db = sqlite3.connect('/data/butler.db'); "
+    "print(db.execute('PRAGMA integrity_check').fetchall(), db.execute('PRAGMA foreign_key_check').fetchall())"
+)
+
+
+def test_tasks_acknowledged_before_the_mcp_server_is_killed_are_all_kept_whole(stack: Stack) -> None:
+    acknowledged, refused = asyncio.run(add_tasks_while_the_server_is_killed(stack))
+    assert refused == [], f"expected every answered write to be a task; saw tool errors {refused[:3]}"
+    total = len(KILLED_WRITERS) * WRITES_EACH
+    assert KILL_AFTER <= len(acknowledged) < total, (
+        f"expected the kill to land mid-way; {len(acknowledged)} of {total} writes were acknowledged"
+    )
+    stack.run("start", "mcp-server")
+    wait_until(stack.mcp_health, 120, "the MCP server answering again after the kill")
+
+    stored = {user_id: asyncio.run(stored_titles(stack, user_id)) for user_id in KILLED_WRITERS}
+    lost = sorted(title for user_id, title in acknowledged if title not in stored[user_id])
+    assert lost == [], f"expected every acknowledged task after the restart; {len(lost)} lost, e.g. {lost[:3]}"
+    for user_id, titles in stored.items():
+        # Whole: each one this writer sent, as sent, once. A write cut short is absent, never half there.
+        strange = [title for title in titles if not re.fullmatch(rf"task {user_id} \d+ [0-9a-f]{{8}}", title)]
+        assert strange == [] and len(set(titles)) == len(titles), (
+            f"expected user {user_id}'s tasks whole and once each; saw {titles}"
+        )
+    assert stack.docker_exec("mcp-server", "python", "-c", INTEGRITY).strip() == "[('ok',)] []", (
+        "expected the SQLite file to pass integrity and foreign-key checks"
+    )
+
+
+def test_model_gone_mid_answer_gets_a_clear_reply_and_the_next_message_works(stack: Stack, llm: LlmStandIn) -> None:
+    person = user(stack, 5107)
+    llm.script({"when": "story", "replies": [{"content": "once upon a time " * 40, "stream_delay": 0.5}]})
+    bot_before = stack.restart_marker("butler-bot"), stack.bot_pid()
+    shown(person)
+    person.send("tell me a story")
+    wait_until(person.drafts, 30, "a draft of the answer as the model streams it")
+    stopped = time.monotonic()
+    stack.run("stop", "--timeout", "1", "llm-standin")
+    try:
+        replies = collect(person, 1, LLM_TIMEOUT + 10)
+        waited = time.monotonic() - stopped
+        assert replies and replies[-1].startswith("The language model"), (
+            f"expected a reply saying the model is unavailable; saw {replies}"
+        )
+        assert waited < LLM_TIMEOUT + 5, (
+            f"expected the reply within LLM_TIMEOUT ({LLM_TIMEOUT} s); it took {waited:.0f} s"
+        )
+    finally:
+        stack.run("start", "llm-standin")
+    wait_until(lambda: httpx2.get(f"{llm.url}/health", timeout=3).is_success, 60, "the stand-in back")
+    llm.script({"when": "back", "replies": [{"content": "Yes, here again."}]})
+    assert person.ask("are you back?", timeout=30) == ["Yes, here again."]
+    assert (stack.restart_marker("butler-bot"), stack.bot_pid()) == bot_before, "expected the same bot process"
+
+
+def test_tools_come_back_by_themselves_after_the_bot_is_cut_off_the_backend_network(stack: Stack) -> None:
+    person = user(stack, 5108)
+    assert person.ask("/tasks", timeout=30) == ["You have no open tasks."]
+    bot, mcp = stack.container_id("butler-bot"), stack.container_id("mcp-server")
+    # The dev overlay puts the MCP server on egress too, to publish its port: cut that path, as in production.
+    docker("network", "disconnect", stack.network("egress"), mcp)
+    docker("network", "disconnect", stack.network("backend"), bot)
+    try:
+        assert person.ask("/tasks", timeout=60) == [TOOLS_UNAVAILABLE]
+    finally:
+        docker("network", "connect", stack.network("backend"), bot)
+        docker("network", "connect", stack.network("egress"), mcp)
+    wait_until(lambda: person.ask("/tasks", timeout=30) == ["You have no open tasks."], 90, "the tools back")
+    wait_until(stack.mcp_health, 30, "the MCP server's published port answering again")
+
+
+def test_text_file_saved_empty_keeps_the_bot_answering(stack: Stack) -> None:
+    person = user(stack, 5107)
+    original = (stack.workdir / "config/butler_bot_texts.yaml").read_text()
+    stack.edit("config/butler_bot_texts.yaml", lambda _: "")
+    try:
+        [help_text] = person.ask("/help")
+        assert "/tasks" in help_text, f"expected the help text from the last good version; saw {help_text!r}"
+        assert shown(user(stack, 5107)) == [], "expected one answer"
+        wait_until(
+            lambda: "butler_bot_texts.yaml is empty: keeping the last version read" in stack.logs("butler-bot"),
+            10,
+            "a log line saying the texts file is empty",
+        )
+    finally:
+        stack.edit("config/butler_bot_texts.yaml", lambda _: original)
