@@ -224,7 +224,7 @@ def test_reminders_due_while_the_bot_restarts_again_and_again_arrive_exactly_onc
 KILLED_WRITERS = tuple(range(7001, 7011))
 WRITES_EACH = 20
 # Acknowledged writes before the kill: it lands while most of the 200 are in flight.
-KILL_AFTER = 20
+KILL_AFTER = 10
 
 
 async def add_tasks_while_the_server_is_killed(stack: Stack) -> tuple[set[tuple[int, str]], list[str]]:
