@@ -109,9 +109,9 @@ class Conversations:
             answer = Answer(texts("steps_exhausted", steps=reply.steps), from_model=False)
         elif reply.text:
             # Only the model's own words go into the history, never the bot's fixed texts.
-            self.store.add_turn(
-                chat_id, [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply.text}]
-            )
+            turn = [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply.text}]
+            if not self.store.add_turn(chat_id, turn):
+                notices.append(texts("not_saved"))
             cut = f"\n\n{texts('answer_cut')}" if reply.truncated else ""
             answer = Answer(reply.text + cut, from_model=True)
         else:

@@ -81,22 +81,28 @@ class BotStore:
         rows = self.db.execute("SELECT messages FROM turns WHERE chat_id = ? ORDER BY id", (chat_id,)).fetchall()
         return [json.loads(messages) for (messages,) in rows]
 
-    def add_turn(self, chat_id: int, messages: list[dict[str, Any]]) -> None:
+    def add_turn(self, chat_id: int, messages: list[dict[str, Any]]) -> bool:
         """Keep one finished turn (the user's message and the answer); past `history_turns`, the oldest third goes.
 
         Cutting a block at once keeps the earlier turns, the prompt's prefix, the same for several messages.
+        False when the disk refused the write (full, read-only): the transaction is rolled back, nothing is lost.
         """
         if self.history_turns == 0:
-            return
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute(
-                "INSERT INTO turns (chat_id, messages) VALUES (?, ?)",
-                (chat_id, json.dumps(messages, ensure_ascii=False)),
-            )
-            (count,) = self.db.execute("SELECT count(*) FROM turns WHERE chat_id = ?", (chat_id,)).fetchone()
-            if count > self.history_turns:
-                self._keep_newest(chat_id, self.history_turns - math.ceil(self.history_turns / 3))
+            return True
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute(
+                    "INSERT INTO turns (chat_id, messages) VALUES (?, ?)",
+                    (chat_id, json.dumps(messages, ensure_ascii=False)),
+                )
+                (count,) = self.db.execute("SELECT count(*) FROM turns WHERE chat_id = ?", (chat_id,)).fetchone()
+                if count > self.history_turns:
+                    self._keep_newest(chat_id, self.history_turns - math.ceil(self.history_turns / 3))
+        except sqlite3.OperationalError as exc:
+            log.error("chat %s: cannot save the conversation (disk full or read-only?): %s", chat_id, exc)
+            return False
+        return True
 
     def keep_newest_turns(self, chat_id: int, keep: int) -> None:
         with self.db:

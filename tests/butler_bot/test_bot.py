@@ -320,3 +320,17 @@ async def test_a_stranger_who_blocked_the_bot_is_one_info_line_not_an_error(
         await bot.send(STRANGER, "hi")
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR], caplog.text
     assert "blocked the bot" in caplog.text
+
+
+async def test_a_store_that_cannot_be_written_says_so_and_keeps_what_it_had(
+    make_bot: Callable[..., BotUnderTest], standin: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot()
+    await bot.send(bot.owner, "remember the first thing")
+    kept = bot.store.turns(bot.owner)
+    bot.store.db.execute("PRAGMA query_only = ON")  # what a read-only or full disk does to every write
+    [answer] = await bot.send(bot.owner, "and the second")
+    assert answer.endswith("] and the second") and "could not save this conversation" in answer, answer
+    assert "cannot save the conversation" in caplog.text
+    bot.store.db.execute("PRAGMA query_only = OFF")
+    assert bot.store.turns(bot.owner) == kept, "expected the stored history untouched by the failed write"
