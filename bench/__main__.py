@@ -120,8 +120,9 @@ def main() -> None:
             "- first draft: the first `sendMessageDraft` the emulator saw (streamed text or a tool line); answer: "
             "the final message.",
             "- Mistral-7B tokens: each request as llama-server rendered it (`--log-prompts-dir`), read with "
-            "Mistral-7B-v0.3's tokenizer (mistral-common); message 1 is its whole prompt, later ones the tokens "
-            "beyond the prefix each request shares with the one before.",
+            "Mistral-7B-v0.3's tokenizer (mistral-common). new: message 1's whole prompt, then the tokens beyond "
+            "the prefix each request shares with the one before (the previous answer included); beyond cache: "
+            "past the previous request and its answer, what a server that keeps its answers evaluates anew.",
             "",
             conversation.turn_table(talk),
             "",

@@ -117,6 +117,7 @@ class Turn:
     prompts: list[str] = field(default_factory=list)
     bot_line: dict[str, str] | None = None
     mistral_beyond_prefix: int = 0
+    mistral_beyond_cache: int = 0
 
     @property
     def sent(self) -> int:
@@ -227,11 +228,21 @@ def read_bot_log(stack: Stack, turns: list[Turn]) -> None:
         turn.bot_line = line
 
 
+def beyond_cache(previous: list[int], current: list[int], eos: int) -> int:
+    """Tokens of `current` past what a server holds after `previous`: its prompt and the answer it generated (as
+    `current` renders it, up to its end-of-sequence token), assuming the answer's tokens render back the same."""
+    beyond = tokens_beyond_prefix(previous, current)
+    if len(current) - beyond < len(previous) or eos not in current[len(previous) :]:
+        return beyond
+    return len(current) - (current.index(eos, len(previous)) + 1)
+
+
 def count_with_mistral(turns: list[Turn], final: dict) -> tuple[int, int | None, int]:
     """Each request in Mistral-7B-v0.3 tokens: the first one's size (also via mistral-common), the last one's size,
-    and per turn the tokens beyond the prefix each request shares with the one before."""
+    and per turn what each request adds to the one before (beyond their shared prefix, and beyond the cache)."""
     props = final["props"]
     bos, eos = props["bos_token"], props["eos_token"]
+    eos_id = v3_tokenizer().instruct_tokenizer.tokenizer.eos_id
     previous: list[int] = []
     first: list[int] = []
     for turn in turns:
@@ -239,8 +250,10 @@ def count_with_mistral(turns: list[Turn], final: dict) -> tuple[int, int | None,
             ids = mistral_ids(final["texts"][name], bos, eos)
             if previous:
                 turn.mistral_beyond_prefix += tokens_beyond_prefix(previous, ids)
+                turn.mistral_beyond_cache += beyond_cache(previous, ids, eos_id)
             else:
                 first = ids
+                turn.mistral_beyond_cache = len(ids)
             previous = ids
     first_prompt = final["texts"][turns[0].prompts[0]] if turns[0].prompts else ""
     return len(first), first_request_encoded(first_prompt, bos), len(previous)
@@ -290,13 +303,14 @@ def seconds(value: float | None) -> str:
 def turn_table(conversation: Conversation) -> str:
     lines = [
         "| # | message | requests | tools | sent | evaluated (`prompt_n`) | cached (`cache_n`) | bot log: P / E "
-        "| generated | first draft s | answer s | Mistral-7B tokens to evaluate | reply (start) |",
+        "| generated | first draft s | answer s | Mistral-7B: new / beyond cache | reply (start) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for number, turn in enumerate(conversation.turns, 1):
         line = turn.bot_line or {}
         bot = f"{line['prompt']} / {line['evaluated']}" if "prompt" in line else line.get("why", "—")
-        mistral = conversation.mistral_first if number == 1 else turn.mistral_beyond_prefix
+        new = conversation.mistral_first if number == 1 else turn.mistral_beyond_prefix
+        mistral = f"{new} / {turn.mistral_beyond_cache}"
         reply = " ".join(" ".join(turn.replies).split())[:60].replace("|", "\\|")
         lines.append(
             f"| {number} | {turn.message} | {len(turn.prompts)} | {line.get('tools', '—')} | {turn.sent} "
@@ -310,6 +324,7 @@ def rows(conversation: Conversation) -> list[Row]:
     section = "real model (SmolLM2-135M)"
     turns, follow_ups = conversation.turns, conversation.turns[1:]
     mistral_follow = [turn.mistral_beyond_prefix for turn in follow_ups] or [0]
+    mistral_cache = [turn.mistral_beyond_cache for turn in follow_ups] or [0]
     evaluated_follow = [turn.evaluated for turn in follow_ups] or [0]
     encoded = conversation.mistral_first_encoded
     drafts = [turn.first_draft_s for turn in follow_ups if turn.first_draft_s is not None]
@@ -331,6 +346,15 @@ def rows(conversation: Conversation) -> list[Row]:
             f"≤ {FOLLOW_UP_TARGET}",
             f"whole prompt of the last request: {conversation.mistral_last:,}",
             max(mistral_follow) <= FOLLOW_UP_TARGET,
+        ),
+        Row(
+            section,
+            f"follow-up, Mistral-7B-v0.3 tokens beyond the previous request and its answer (max / median of "
+            f"{len(follow_ups)})",
+            f"{max(mistral_cache):,} / {statistics.median(mistral_cache):,.0f}",
+            f"≤ {FOLLOW_UP_TARGET}",
+            "what a Mistral-7B llama-server evaluates anew, if its answers render back as generated",
+            max(mistral_cache) <= FOLLOW_UP_TARGET,
         ),
         Row(
             section,
