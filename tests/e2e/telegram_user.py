@@ -30,7 +30,7 @@ class TelegramUser:
         """The texts of every draft the bot showed in this chat, oldest first (reading does not consume them)."""
         return [draft["text"] for draft in self._post("/getDrafts", {"chat_id": self.user_id})]
 
-    def ask(self, text: str, timeout: float = 20) -> list[str]:
+    def ask(self, text: str, timeout: float = 60) -> list[str]:
         """Send a message and return the bot's replies, waiting up to `timeout` for the first one."""
         self.new_replies()  # drop anything older than this question
         self.send(text)

@@ -61,7 +61,7 @@ def wait_for_replies(person: TelegramUser, count: int, timeout: float) -> list[s
     return seen
 
 
-def ask(person: TelegramUser, text: str, timeout: float = 20) -> list[str]:
+def ask(person: TelegramUser, text: str, timeout: float = 60) -> list[str]:
     """Send `text`; the visible replies, waiting up to `timeout` for the first and briefly for more."""
     visible_replies(person)
     person.send(text)
@@ -88,7 +88,7 @@ def test_a_reminder_in_three_seconds_arrives(stack: Stack, llm: LlmStandIn) -> N
     person = user(stack, 5101)
     llm.script(reminder_script("stretch", 3))
     assert ask(person, "remind me to stretch in 3 seconds") == ["I will remind you to stretch."]
-    arrived = wait_for_replies(person, 1, 20)
+    arrived = wait_for_replies(person, 1, 60)
     assert arrived == ["⏰ Reminder: stretch"], f"expected the reminder in the chat; saw {arrived}"
 
     first, second = llm.log()
@@ -136,8 +136,8 @@ def test_hot_reload_mid_conversation_loses_no_history_and_no_reminder(stack: Sta
     marker = f"\n# reload {secrets.token_hex(4)}\n"
     stack.edit("butler_bot/views.py", lambda text: text + marker)
     try:
-        wait_until(lambda: bot_pid(stack) != before, 20, "a new bot process after the edit")
-        arrived = wait_for_replies(person, 1, 40)
+        wait_until(lambda: bot_pid(stack) != before, 60, "a new bot process after the edit")
+        arrived = wait_for_replies(person, 1, 90)
         arrived += wait_for_replies(person, 1, 5)  # and no second copy
         assert arrived == ["⏰ Reminder: water the plants"], (
             f"expected the reminder once, after the reload; saw {arrived}"
@@ -168,10 +168,11 @@ def test_llm_down_and_slow_get_clear_answers(stack: Stack, llm: LlmStandIn) -> N
         stack.wait_healthy("llm-standin", timeout=60)
     llm.script(default={"delay": 30, "content": "too late"})
     started = time.monotonic()
-    [slow] = ask(person, "are you there?", timeout=15)
+    [slow] = ask(person, "are you there?", timeout=25)
     elapsed = time.monotonic() - started
     assert slow == "The language model did not answer in time. Please try again.", slow
-    assert elapsed < 5 + 3, f"expected the answer within LLM_TIMEOUT (5 s), it took {elapsed:.1f} s"
+    # The stand-in would answer after 30 s: an answer well before that is the bot giving up at LLM_TIMEOUT (5 s).
+    assert elapsed < 20, f"expected the answer at LLM_TIMEOUT (5 s), not the model's 30 s; it took {elapsed:.1f} s"
     assert stack.health("butler-bot") == "healthy"
 
 
@@ -218,11 +219,11 @@ def test_a_crashed_bot_is_unhealthy_with_a_clear_line_and_back_on_the_next_save(
     try:
         wait_until(
             lambda: "butler-bot crashed: RuntimeError('e2e crash probe')" in stack.logs("butler-bot"),
-            20,
+            60,
             "the crash line",
         )
-        wait_until(lambda: stack.health("butler-bot") == "unhealthy", 40, "an unhealthy butler-bot")
+        wait_until(lambda: stack.health("butler-bot") == "unhealthy", 90, "an unhealthy butler-bot")
     finally:
         stack.edit("butler_bot/commands.py", lambda text: text.replace(crash, ""))
-    stack.wait_healthy("butler-bot", timeout=60)
+    stack.wait_healthy("butler-bot", timeout=120)
     assert ask(user(stack, 5107), "/start"), "expected a greeting after the fix"
