@@ -1,16 +1,50 @@
 """The settings base both services build on: environment first, then the service's YAML file in config/."""
 
+import difflib
 import sys
 from pathlib import Path
-from typing import ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 # Values shipped in .env.example and the dev defaults: fine on a laptop, refused in production.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "dev-only", "placeholder")
+
+
+class UnknownSettings(ValueError):
+    """The YAML file names settings that do not exist: a typo would otherwise be ignored without a word."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path.name}: {'; '.join(problems)}")
+        self.problems = [f"{path.name}: {problem}" for problem in problems]
+
+
+def unknown_keys(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Each key of `data` that names no field of `model` (nested models too), with the closest names."""
+    problems = []
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            problems.append(f"unknown setting '{prefix}{key}'{hint}")
+        elif isinstance(value, dict) and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            problems += unknown_keys(field.annotation, value, f"{prefix}{key}.")
+    return problems
+
+
+class StrictYamlSource(YamlConfigSettingsSource):
+    """The service's YAML file; a key that names no setting stops the start with the closest name."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        problems = unknown_keys(self.settings_cls, data)
+        if problems:
+            raise UnknownSettings(CONFIG_DIR / self.settings_cls.yaml_file, problems)
+        return data
 
 
 class ServiceSettings(BaseSettings):
@@ -43,7 +77,7 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_settings = YamlConfigSettingsSource(settings_cls, yaml_file=CONFIG_DIR / cls.yaml_file)
+        yaml_settings = StrictYamlSource(settings_cls, yaml_file=CONFIG_DIR / cls.yaml_file)
         return init_settings, env_settings, yaml_settings
 
 
@@ -54,6 +88,10 @@ def load_settings(settings_cls: type[SettingsT], service: str) -> SettingsT:
     """Build the settings, or stop the process with one line per problem instead of a traceback."""
     try:
         return settings_cls()
+    except UnknownSettings as exc:
+        for problem in exc.problems:
+            print(f"{service}: invalid configuration: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
     except ValidationError as exc:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]).upper()
