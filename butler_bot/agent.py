@@ -39,6 +39,10 @@ TOOLS_DOWN_NOTE = (
     "say that it could not be done now."
 )
 TOOL_SERVER_DOWN = "the tool server is unreachable; the request was not carried out. Tell the user."
+# The clock the bot puts before each user message ("[09:30] …"); a model may copy it to the start of its answer.
+COPIED_STAMP = re.compile(r"^\s*\[\d{1,2}:\d{2}\]\s*")
+# What a copied clock looks like while it is still streaming in.
+STAMP_SO_FAR = re.compile(r"^\s*\[\d{0,2}(:\d{0,2})?$")
 # The MCP SDK words a failed tool as "Error executing tool NAME: reason"; the model gets the reason once.
 SDK_ERROR_PREFIX = re.compile(r"^(Error executing tool \S+: )+")
 
@@ -54,7 +58,10 @@ def error_text(reason: str) -> str:
 
 
 def visible_text(content: str) -> str:
-    """The part of streamed text the user may see: nothing from a tool-call marker on, nor its beginning."""
+    """The part of streamed text the user may see: no copied clock, nothing from a tool-call marker on."""
+    if STAMP_SO_FAR.match(content):
+        return ""
+    content = COPIED_STAMP.sub("", content)
     at = content.find(TOOL_CALL_MARKUP)
     if at >= 0:
         return content[:at]
@@ -260,7 +267,7 @@ class AgentRun:
 
     def _reply(self, content: str, step: int, *, exhausted: bool = False, truncated: bool = False) -> AgentReply:
         return AgentReply(
-            text=content.strip(),
+            text=COPIED_STAMP.sub("", content).strip(),
             steps=step,
             tools_unavailable=self.tool_server_failed,
             exhausted=exhausted,

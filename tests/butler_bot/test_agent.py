@@ -314,3 +314,15 @@ async def test_a_tool_result_over_the_size_limit_reaches_the_model_cut(
     (result,) = tool_messages(standin.log[1])
     assert reply.text == "Many." and len(result["content"]) < 400, f"expected the result cut: {result['content']!r}"
     assert result["content"].endswith("(cut: ask for less)"), result["content"][-60:]
+
+
+async def test_a_clock_the_model_copies_from_the_messages_is_not_shown(
+    standin: StandIn, make_settings: Callable[..., BotSettings], mcp_tools: McpTools
+) -> None:
+    standin.script(default={"content": "[09:41] Good morning!", "stream_delay": 0.05})
+    progress = RecordedProgress()
+    reply = await agent(make_settings(llm_base_url=standin.url), mcp_tools.for_user(1), progress).answer(
+        SYSTEM, [], "[09:41] hi"
+    )
+    assert reply.text == "Good morning!", reply
+    assert not any(text.startswith("[") for text in progress.texts), progress.texts
