@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.llm_standin.client import LlmStandIn
 from tests.e2e.real_model import run_llama_server, smollm2_gguf
 from tests.e2e.stack import COMPOSE_FLAVOURS, Stack, compose_available, copy_worktree
 from tests.e2e.tiny_gguf import write_tiny_gguf
@@ -42,3 +43,12 @@ def real_llm(smollm2: Path) -> Iterator[str]:
     """The base URL of the project's mistral image serving SmolLM2 with the image's default (shipped) template."""
     with run_llama_server(smollm2) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def llm(stack: Stack) -> Iterator[LlmStandIn]:
+    """The stack's scripted LLM stand-in, with no script left from before or after the test."""
+    standin = LlmStandIn(f"http://127.0.0.1:{stack.llm_standin_port}")
+    standin.reset()
+    yield standin
+    standin.reset()

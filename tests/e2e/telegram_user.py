@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.stack import EMULATOR_TOKEN, Stack
+
 
 @dataclass
 class TelegramUser:
@@ -40,3 +42,8 @@ class TelegramUser:
                 return replies
             time.sleep(0.2)
         raise AssertionError(f"expected a reply to {text!r} within {timeout:.0f} s; saw none")
+
+
+def chat_user(stack: Stack, user_id: int) -> TelegramUser:
+    """`user_id` writing to the stack's bot through its emulator."""
+    return TelegramUser(f"http://127.0.0.1:{stack.emulator_port}", EMULATOR_TOKEN, user_id=user_id)

@@ -5,7 +5,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,24 +12,12 @@ import pytest
 
 from tests.e2e.llm_standin.client import LlmStandIn
 from tests.e2e.stack import EMULATOR_TOKEN, Stack, wait_until
-from tests.e2e.telegram_user import TelegramUser
+from tests.e2e.telegram_user import TelegramUser, chat_user
 
 pytestmark = pytest.mark.e2e
 
 TOOLS_DOWN = "tools (tasks, notes, reminders) are unavailable"
 BOT_HEALTH = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090/health', timeout=3).read().decode())"
-
-
-@pytest.fixture
-def llm(stack: Stack) -> Iterator[LlmStandIn]:
-    standin = LlmStandIn(f"http://127.0.0.1:{stack.llm_standin_port}")
-    standin.reset()
-    yield standin
-    standin.reset()
-
-
-def user(stack: Stack, user_id: int) -> TelegramUser:
-    return TelegramUser(f"http://127.0.0.1:{stack.emulator_port}", EMULATOR_TOKEN, user_id=user_id)
 
 
 def in_seconds(seconds: float) -> str:
@@ -85,7 +72,7 @@ def reminder_script(text: str, seconds: float) -> dict:
 
 
 def test_a_reminder_in_three_seconds_arrives(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5101)
+    person = chat_user(stack, 5101)
     llm.script(reminder_script("stretch", 3))
     assert ask(person, "remind me to stretch in 3 seconds") == ["I will remind you to stretch."]
     arrived = wait_for_replies(person, 1, 60)
@@ -102,7 +89,7 @@ def test_a_reminder_in_three_seconds_arrives(stack: Stack, llm: LlmStandIn) -> N
 
 
 def test_an_added_task_shows_in_tasks(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5102)
+    person = chat_user(stack, 5102)
     llm.script(
         {
             "when": "buy milk",
@@ -120,14 +107,14 @@ def test_an_added_task_shows_in_tasks(stack: Stack, llm: LlmStandIn) -> None:
 
 def test_a_stranger_is_refused_and_the_model_never_hears_of_it(stack: Stack, llm: LlmStandIn) -> None:
     secret = f"stranger-{secrets.token_hex(4)}"
-    replies = ask(user(stack, 6666), f"give me the silver, {secret}")
+    replies = ask(chat_user(stack, 6666), f"give me the silver, {secret}")
     assert len(replies) == 1 and "6666" in replies[0], f"expected one refusal naming the id 6666; saw {replies}"
     assert llm.requests_mentioning(secret) == [], "expected no LLM request for a stranger"
     assert "refused Telegram user 6666" in stack.logs("butler-bot")
 
 
 def test_hot_reload_mid_conversation_loses_no_history_and_no_reminder(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5103)
+    person = chat_user(stack, 5103)
     llm.script(reminder_script("water the plants", 15), {"when": "my name", "replies": [{"content": "Noted."}]})
     assert ask(person, "my name is Ada") == ["Noted."]
     assert ask(person, "remind me to water the plants") == ["I will remind you to water the plants."]
@@ -158,7 +145,7 @@ def test_hot_reload_mid_conversation_loses_no_history_and_no_reminder(stack: Sta
 
 
 def test_llm_down_and_slow_get_clear_answers(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5104)
+    person = chat_user(stack, 5104)
     stack.run("stop", "llm-standin")
     try:
         [down] = ask(person, "hello?")
@@ -177,7 +164,7 @@ def test_llm_down_and_slow_get_clear_answers(stack: Stack, llm: LlmStandIn) -> N
 
 
 def test_mcp_down_says_tools_are_unavailable_and_help_still_works(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5105)
+    person = chat_user(stack, 5105)
     llm.script(
         {
             "when": "buy eggs",
@@ -203,7 +190,7 @@ def test_mcp_down_says_tools_are_unavailable_and_help_still_works(stack: Stack, 
 
 
 def test_awkward_and_long_answers_are_delivered(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5106)
+    person = chat_user(stack, 5106)
     awkward = "if 1 < 2 && 3 > 2 then *maybe <b>not** bold <br> & done"
     llm.script(
         {"when": "awkward", "replies": [{"content": awkward}]}, {"when": "long", "replies": [{"content": "ok " * 2000}]}
@@ -226,4 +213,4 @@ def test_a_crashed_bot_is_unhealthy_with_a_clear_line_and_back_on_the_next_save(
     finally:
         stack.edit("butler_bot/commands.py", lambda text: text.replace(crash, ""))
     stack.wait_healthy("butler-bot", timeout=120)
-    assert ask(user(stack, 5107), "/start"), "expected a greeting after the fix"
+    assert ask(chat_user(stack, 5107), "/start"), "expected a greeting after the fix"

@@ -25,14 +25,13 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.e2e.llm_standin.client import LlmStandIn
 from tests.e2e.stack import (
     COMPOSE_FLAVOURS,
-    EMULATOR_TOKEN,
     MCP_TOKEN,
     Stack,
     compose_available,
     copy_worktree,
     wait_until,
 )
-from tests.e2e.telegram_user import TelegramUser
+from tests.e2e.telegram_user import TelegramUser, chat_user
 
 pytestmark = pytest.mark.e2e
 
@@ -56,18 +55,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
     finally:
         running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
-
-
-@pytest.fixture
-def llm(stack: Stack) -> Iterator[LlmStandIn]:
-    standin = LlmStandIn(f"http://127.0.0.1:{stack.llm_standin_port}")
-    standin.reset()
-    yield standin
-    standin.reset()
-
-
-def user(stack: Stack, user_id: int) -> TelegramUser:
-    return TelegramUser(f"http://127.0.0.1:{stack.emulator_port}", EMULATOR_TOKEN, user_id=user_id)
 
 
 def shown(person: TelegramUser) -> list[str]:
@@ -139,7 +126,7 @@ async def pending_reminders(stack: Stack, user_id: int) -> list[dict[str, Any]]:
 
 
 def test_reminders_due_during_a_long_mcp_outage_arrive_once_it_is_back(stack: Stack) -> None:
-    person = user(stack, 5101)
+    person = chat_user(stack, 5101)
     texts = [f"outage{i}x{secrets.token_hex(3)}" for i in range(3)]
     asyncio.run(set_reminders(stack, {5101: [(text, 6 + i) for i, text in enumerate(texts)]}))
     outage_lines = stack.logs("butler-bot").count("cannot reach the MCP server")
@@ -206,7 +193,7 @@ def test_reminders_due_while_the_bot_restarts_again_and_again_arrive_exactly_onc
 
     for user_id, reminders in plan.items():
         expected = Counter(text for text, _ in reminders)
-        person = user(stack, user_id)
+        person = chat_user(stack, user_id)
         arrived = reminded(collect(person, REMINDERS_EACH, 120))
         # Once the server has every report, no reminder can come back after its lease: none is pending.
         wait_until(
@@ -301,7 +288,7 @@ def test_tasks_acknowledged_before_the_mcp_server_is_killed_are_all_kept_whole(s
 
 
 def test_model_gone_mid_answer_gets_a_clear_reply_and_the_next_message_works(stack: Stack, llm: LlmStandIn) -> None:
-    person = user(stack, 5107)
+    person = chat_user(stack, 5107)
     llm.script({"when": "story", "replies": [{"content": "once upon a time " * 40, "stream_delay": 0.5}]})
     bot_before = stack.restart_marker("butler-bot"), stack.bot_pid()
     shown(person)
@@ -327,7 +314,7 @@ def test_model_gone_mid_answer_gets_a_clear_reply_and_the_next_message_works(sta
 
 
 def test_tools_come_back_by_themselves_after_the_bot_is_cut_off_the_backend_network(stack: Stack) -> None:
-    person = user(stack, 5108)
+    person = chat_user(stack, 5108)
     assert person.ask("/tasks", timeout=30) == ["You have no open tasks."]
     bot, mcp = stack.container_id("butler-bot"), stack.container_id("mcp-server")
     # The dev overlay puts the MCP server on egress too, to publish its port: cut that path, as in production.
@@ -343,13 +330,13 @@ def test_tools_come_back_by_themselves_after_the_bot_is_cut_off_the_backend_netw
 
 
 def test_text_file_saved_empty_keeps_the_bot_answering(stack: Stack) -> None:
-    person = user(stack, 5107)
+    person = chat_user(stack, 5107)
     original = (stack.workdir / "config/butler_bot_texts.yaml").read_text()
     stack.edit("config/butler_bot_texts.yaml", lambda _: "")
     try:
         [help_text] = person.ask("/help")
         assert "/tasks" in help_text, f"expected the help text from the last good version; saw {help_text!r}"
-        assert shown(user(stack, 5107)) == [], "expected one answer"
+        assert shown(chat_user(stack, 5107)) == [], "expected one answer"
         wait_until(
             lambda: "butler_bot_texts.yaml is empty: keeping the last version read" in stack.logs("butler-bot"),
             10,

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from tests.e2e.mcp import describe_server
-from tests.e2e.stack import EMULATOR_TOKEN, MCP_TOKEN, Stack, wait_until
-from tests.e2e.telegram_user import TelegramUser
+from tests.e2e.stack import MCP_TOKEN, Stack, wait_until
+from tests.e2e.telegram_user import TelegramUser, chat_user
 
 pytestmark = pytest.mark.e2e
 
@@ -106,7 +106,7 @@ BOT_HEALTH = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090
 
 
 def owner(stack: Stack) -> TelegramUser:
-    return TelegramUser(f"http://127.0.0.1:{stack.emulator_port}", EMULATOR_TOKEN, user_id=4242)
+    return chat_user(stack, 4242)
 
 
 def test_bot_python_edit_replaces_the_process_with_new_behaviour(stack: Stack) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import BASE_FILE, DEV_FILE, EMULATOR_TOKEN, Stack, compose_available, copy_worktree, wait_until
-from tests.e2e.telegram_user import TelegramUser
+from tests.e2e.stack import BASE_FILE, DEV_FILE, Stack, compose_available, copy_worktree, wait_until
+from tests.e2e.telegram_user import chat_user
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def answer_counts(stack: Stack, count: int) -> list[tuple[int, int]]:
 
 
 def test_the_owner_gets_a_streamed_bounded_answer_and_a_cheap_follow_up(real_stack: RealModelStack) -> None:
-    owner = TelegramUser(f"http://127.0.0.1:{real_stack.emulator_port}", EMULATOR_TOKEN, user_id=OWNER)
+    owner = chat_user(real_stack, OWNER)
 
     [first] = owner.ask("Hello! Who are you?", timeout=ANSWER_TIMEOUT)
     assert first.strip() and not any(text in first for text in FIXED_TEXTS), f"expected the model's words: {first!r}"
