@@ -6,6 +6,8 @@ PROD_FILES := -f docker-compose.butler.yml
 DEV_FILES := -f docker-compose.butler.yml -f docker-compose.butler.dev.yml
 VENV ?= .venv
 PYTEST_ARGS ?=
+# e.g. BENCH_ARGS="--max-tokens 128 --skip dev-loop" (python -m bench --help)
+BENCH_ARGS ?=
 
 # BuildKit for cache mounts, with Compose v1 too.
 export DOCKER_BUILDKIT := 1

@@ -74,6 +74,7 @@ def visible_text(content: str) -> str:
 
 @dataclass
 class AgentReply:
+    # What the user sees.
     text: str
     steps: int
     tools_unavailable: bool = False
@@ -86,6 +87,8 @@ class AgentReply:
     # The last request's prompt size, and the prompt tokens the server evaluated anew over the whole run.
     prompt_tokens: int | None = None
     prompt_evaluated: int | None = None
+    # The answer as the model wrote it: kept as history, it matches what llama-server has cached.
+    said: str = ""
 
 
 @dataclass
@@ -268,6 +271,7 @@ class AgentRun:
     def _reply(self, content: str, step: int, *, exhausted: bool = False, truncated: bool = False) -> AgentReply:
         return AgentReply(
             text=COPIED_STAMP.sub("", content).strip(),
+            said=content.strip(),
             steps=step,
             tools_unavailable=self.tool_server_failed,
             exhausted=exhausted,

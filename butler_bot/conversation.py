@@ -109,7 +109,7 @@ class Conversations:
             answer = Answer(texts("steps_exhausted", steps=reply.steps), from_model=False)
         elif reply.text:
             # Only the model's own words go into the history, never the bot's fixed texts.
-            turn = [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply.text}]
+            turn = [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply.said}]
             if not self.store.add_turn(chat_id, turn):
                 notices.append(texts("not_saved"))
             cut = f"\n\n{texts('answer_cut')}" if reply.truncated else ""

@@ -325,4 +325,5 @@ async def test_a_clock_the_model_copies_from_the_messages_is_not_shown(
         SYSTEM, [], "[09:41] hi"
     )
     assert reply.text == "Good morning!", reply
+    assert reply.said == "[09:41] Good morning!", "expected the history to keep what the model cached, as written"
     assert not any(text.startswith("[") for text in progress.texts), progress.texts
