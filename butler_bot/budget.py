@@ -24,6 +24,8 @@ class TokenBudget:
     reserve_chars: int
     answer_tokens: int
     chars_per_token: float = FIRST_CHARS_PER_TOKEN
+    # Whether a real count has been seen: until then the estimate errs long, and a cut is not worth keeping.
+    calibrated: bool = False
 
     def tokens(self, payload: Any) -> int:
         return math.ceil(size(payload) / self.chars_per_token)
@@ -32,6 +34,7 @@ class TokenBudget:
         """Calibrate on a request whose real prompt size the server reported (with a margin of a tenth)."""
         if prompt_tokens:
             self.chars_per_token = min(max(size(payload) / prompt_tokens / 1.1, 1.5), 5.0)
+            self.calibrated = True
 
     def turns_to_keep(self, fixed: Any, turns: list[list[dict[str, Any]]]) -> int:
         """How many of the newest turns fit beside `fixed` (system prompt, tools, new message); cut by thirds."""

@@ -143,6 +143,7 @@ class Conversations:
             tools_supported=limits.supports_tools,
         )
         reply = await run.answer(system_prompt, turns, user_text)
-        if reply.kept_turns < len(turns):
+        # The turns left out are forgotten in one block, so the next prompts start alike; but not on a guess.
+        if reply.kept_turns < len(turns) and self.budget.calibrated:
             self.store.keep_newest_turns(chat_id, reply.kept_turns)
         return reply

@@ -108,7 +108,7 @@ class Stack:
             "LLM_BASE_URL": "http://llm-standin:8080/v1",
             "LLM_TIMEOUT": "5",
             # The scripted long answers exceed the default bound on purpose.
-            "LLM_MAX_TOKENS": "4096",
+            "LLM_MAX_TOKENS": "2100",
             "ALLOWED_USER_IDS": ",".join(map(str, ALLOWED_USERS)),
         }
 
