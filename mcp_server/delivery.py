@@ -19,11 +19,22 @@ POST /internal/reminders/{delivery_key}/retry   worth another try: claimable aga
     200: DeliveryStatus {"id": 7, "status": "delivered"}, the status after the report; repeating a report is
     harmless. A reminder the user cancelled meanwhile stays cancelled. 404 for an unknown key (the database
     was reset since the claim).
+
+The buttons under a delivered reminder, pressed by its user (body ReminderPress {"user_id", "reminder_id"}):
+POST /internal/reminders/{delivery_key}/done    Done: the reminder is done.
+POST /internal/reminders/{delivery_key}/snooze  body SnoozeRequest {..., "snooze": "10m" | "1h" | "tomorrow"}:
+                                                the same reminder is due again (10 min or 1 h from now, or
+                                                tomorrow at the same local time), pending, with a new
+                                                delivery_key so the bot sends it again.
+    200: PressResult {"id", "status", "changed", "due_local"}. changed is false for a stale button: the
+    reminder is done, cancelled or skipped, or its key changed since (it was snoozed, maybe re-sent). 404
+    when neither the key nor the reminder_id names a reminder of that user.
 """
 
 import logging
+import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -36,7 +47,16 @@ from mcp_server.db import Database
 from mcp_server.models import Reminder, User, utcnow
 from mcp_server.settings import DeliverySettings
 from mcp_server.times import local_iso
-from shared.results import ClaimRequest, DeliveryStatus, DueReminder, FailureReport
+from shared.results import (
+    ClaimRequest,
+    DeliveryStatus,
+    DueReminder,
+    FailureReport,
+    PressResult,
+    ReminderPress,
+    Snooze,
+    SnoozeRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +162,58 @@ def mark_delivered(reminder: Reminder) -> None:
         reminder.status, reminder.delivered_at, reminder.lease_until = "delivered", utcnow(), None
 
 
+# A button acts on a reminder in these; in the others (done, cancelled, skipped) it is stale. Pending too: the
+# message was sent, but the bot's ack has not arrived yet.
+PRESSABLE = frozenset({"pending", "delivered", "failed"})
+
+
+def snoozed_until(snooze: Snooze, due_at: datetime, now: datetime, zone: ZoneInfo) -> datetime:
+    if snooze == "10m":
+        return now + timedelta(minutes=10)
+    if snooze == "1h":
+        return now + timedelta(hours=1)
+    # Wall-clock arithmetic in the user's zone: 09:00 stays 09:00 across a DST change.
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, due_at.astimezone(zone).time(), tzinfo=zone).astimezone(UTC)
+
+
+def snooze_to(reminder: Reminder, due_at: datetime) -> None:
+    # A new key: the bot remembers the old one as sent and would never send the reminder again under it.
+    reminder.due_at, reminder.delivery_key = due_at, uuid.uuid4()
+    reminder.status, reminder.attempts, reminder.lease_until = "pending", 0, None
+    reminder.delivered_at, reminder.last_error = None, None
+
+
+def mark_done(reminder: Reminder, zone: ZoneInfo) -> None:
+    reminder.status, reminder.lease_until = "done", None
+
+
+async def press_button(
+    db: Database,
+    delivery_key: UUID,
+    press: ReminderPress,
+    default_timezone: str,
+    change: Callable[[Reminder, ZoneInfo], None],
+) -> PressResult | None:
+    """Apply what `change` decides to the pressed reminder, unless the button is stale; None when it names none."""
+    async with db.session() as session:
+        reminder = await session.scalar(select(Reminder).where(Reminder.delivery_key == delivery_key))
+        current = reminder is not None
+        if reminder is None:
+            reminder = await session.get(Reminder, press.reminder_id)
+        if reminder is None or reminder.user_id != press.user_id:
+            return None
+        timezone = await session.scalar(select(User.timezone).where(User.user_id == press.user_id))
+        zone = ZoneInfo(timezone or default_timezone)
+        changed = current and reminder.status in PRESSABLE
+        if changed:
+            change(reminder, zone)
+            log.info("reminder %s of user %s: %s from a button", reminder.id, reminder.user_id, reminder.status)
+        return PressResult(
+            id=reminder.id, status=reminder.status, changed=changed, due_local=local_iso(reminder.due_at, zone)
+        )
+
+
 def delivery_router(db: Database, settings: DeliverySettings, default_timezone: str) -> APIRouter:
     router = APIRouter(prefix="/internal/reminders")
 
@@ -187,5 +259,24 @@ def delivery_router(db: Database, settings: DeliverySettings, default_timezone: 
                 reminder.lease_until = utcnow() + retry_delay(reminder.attempts, settings)
 
         return await report(delivery_key, postpone)
+
+    async def pressed(
+        delivery_key: UUID, press: ReminderPress, change: Callable[[Reminder, ZoneInfo], None]
+    ) -> PressResult:
+        result = await press_button(db, delivery_key, press, default_timezone, change)
+        if result is None:
+            raise HTTPException(404, f"user {press.user_id} has no reminder {press.reminder_id} or {delivery_key}")
+        return result
+
+    @router.post("/{delivery_key}/done")
+    async def done(delivery_key: DeliveryKey, press: ReminderPress) -> PressResult:
+        return await pressed(delivery_key, press, mark_done)
+
+    @router.post("/{delivery_key}/snooze")
+    async def snooze(delivery_key: DeliveryKey, press: SnoozeRequest) -> PressResult:
+        def move(reminder: Reminder, zone: ZoneInfo) -> None:
+            snooze_to(reminder, snoozed_until(press.snooze, reminder.due_at, utcnow(), zone))
+
+        return await pressed(delivery_key, press, move)
 
     return router

@@ -14,8 +14,9 @@ OptionalText = Annotated[str | None, WithJsonSchema({"type": ["string", "null"]}
 
 Priority = Literal["low", "normal", "high"]
 TaskStatus = Literal["open", "overdue", "done"]
-# failed: given up after delivery kept failing (see DueReminder.final_attempt).
-ReminderStatus = Literal["pending", "delivered", "cancelled", "failed"]
+# failed: given up after delivery kept failing (see DueReminder.final_attempt); done: the user pressed Done;
+# skipped: one occurrence of a series skipped; paused: an occurrence of a paused series, kept until it resumes.
+ReminderStatus = Literal["pending", "delivered", "cancelled", "failed", "done", "skipped", "paused"]
 
 
 class Task(BaseModel):
@@ -93,3 +94,32 @@ class DeliveryStatus(BaseModel):
 
     id: int
     status: ReminderStatus
+
+
+# What a button under a delivered reminder asks for: +10 min, +1 h, or the same local time tomorrow.
+Snooze = Literal["10m", "1h", "tomorrow"]
+
+
+class ReminderPress(BaseModel):
+    """Body of POST /internal/reminders/{delivery_key}/done: who pressed, on which reminder's message."""
+
+    user_id: int
+    # With the key from the button, it tells a button on an older delivery of the reminder from one never known.
+    reminder_id: int
+
+
+class SnoozeRequest(ReminderPress):
+    """Body of POST /internal/reminders/{delivery_key}/snooze."""
+
+    snooze: Snooze
+
+
+class PressResult(BaseModel):
+    """The answer to done and snooze: what became of the reminder."""
+
+    id: int
+    status: ReminderStatus = Field(description="After the press")
+    changed: bool = Field(
+        description="False for a stale button: the reminder was done, cancelled or re-sent since; nothing changed"
+    )
+    due_local: str = Field(description="When it is due now, in the user's timezone")
