@@ -10,6 +10,13 @@
 // methods return null where a bool or a Message is expected, and sendChatAction and
 // sendMessageDraft (the answer shown growing while the bot writes it) are missing. It adds the
 // client-side POST /getChatActions and /getDrafts, to see what the bot showed on the way.
+// Buttons: POST /sendCallback presses an inline button under a bot message, as a user would (only
+// a button the message has); answerCallbackQuery is kept and read with POST /getCallbackAnswers;
+// editMessageText and editMessageReplyMarkup change the stored message, whose buttons a client
+// reads with POST /getMessage (an edit that sends no reply_markup drops them, as in Telegram).
+// Files: sendDocument takes a multipart upload (or a file_id sent before); the message in the
+// user's updates carries `document`, and anyone with the token reads the file back as from
+// Telegram: getFile, then GET /file/bot<token>/<file_path>.
 
 const http = require('http');
 const express = require('express');
@@ -24,6 +31,8 @@ const BOT_USERNAME = process.env.BOT_USERNAME || 'butler_emulator_bot';
 const VERBOSE = /^(1|true|yes)$/i.test(process.env.EMULATOR_VERBOSE || '');
 const MAX_POLL_TIMEOUT_SECONDS = 50; // what Telegram allows for getUpdates' timeout
 const MAX_TEXT_LENGTH = 4096; // Telegram's limit on a message's text after entity parsing
+const MAX_CAPTION_LENGTH = 1024; // and on a caption
+const MAX_UPLOAD_BYTES = 50 * 1024 * 1024; // the most a bot may upload
 
 const CHAT_ACTIONS = new Set([
   'typing', 'upload_photo', 'record_video', 'upload_video', 'record_voice', 'upload_voice',
@@ -47,6 +56,11 @@ const chatActions = []; // {botToken, chat_id, action, message_thread_id, time}
 const drafts = []; // {botToken, chat_id, draft_id, text, parse_mode, message_thread_id, time}
 const commands = new Map(); // token -> commands set by setMyCommands (default scope only)
 const activePolls = new Map(); // token -> finish(status, body) of the pending getUpdates
+// callback_query_id -> {botToken, chat_id, message_id, data, time, answer: {text, show_alert, time} | null}
+const callbackQueries = new Map();
+const MAX_CALLBACK_ANSWER_LENGTH = 200; // Telegram's limit on answerCallbackQuery's text
+const files = new Map(); // file_id -> {botToken, file_unique_id, file_name, mime_type, file_path, data, time}
+let filesStored = 0;
 
 // ---------------------------------------------------------------- helpers
 
@@ -217,22 +231,105 @@ function renderText(params, { allowEmpty = false } = {}) {
   return rendered;
 }
 
+// A document's caption: optional, rendered like a text, at most MAX_CAPTION_LENGTH long.
+function renderCaption(params) {
+  const caption = { text: params.caption, parse_mode: params.parse_mode, entities: params.caption_entities };
+  const rendered = renderText(caption, { allowEmpty: true });
+  if (rendered.text.length > MAX_CAPTION_LENGTH) throw badRequest('message caption is too long');
+  return rendered;
+}
+
+// The multipart/form-data body a bot sends with a file, read with Node's own fetch Response:
+// text fields as strings, each file as {file_name, mime_type, data}.
+async function readMultipart(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > MAX_UPLOAD_BYTES) throw new ApiError(413, 'Request Entity Too Large');
+    chunks.push(chunk);
+  }
+  let form;
+  try {
+    form = await new Response(Buffer.concat(chunks), { headers: { 'content-type': req.headers['content-type'] } })
+      .formData();
+  } catch (error) {
+    throw badRequest(`can't parse the multipart body: ${error.message}`);
+  }
+  const params = {};
+  for (const [name, value] of form) {
+    params[name] = typeof value === 'string' ? value : {
+      file_name: value.name,
+      mime_type: value.type || 'application/octet-stream',
+      data: Buffer.from(await value.arrayBuffer()),
+    };
+  }
+  return params;
+}
+
+// The document a bot sends: a new upload (in the field itself, or in the one "attach://<name>" names) is
+// stored; another string must be the file_id of one it sent before.
+function storeDocument(token, params) {
+  let { document } = params;
+  if (typeof document === 'string' && document.startsWith('attach://')) document = params[document.slice(9)];
+  if (document === undefined || document === '') throw badRequest('there is no document in the request');
+  if (typeof document === 'string') {
+    const known = files.get(document);
+    if (!known || known.botToken !== token) {
+      throw badRequest('wrong file identifier/HTTP URL specified (the emulator takes uploads and file_ids)');
+    }
+    return known;
+  }
+  filesStored += 1;
+  const extension = /\.[A-Za-z0-9]{1,8}$/.exec(document.file_name || '');
+  const file = {
+    botToken: token,
+    file_id: `emulator-document-${filesStored}-${Date.now().toString(36)}`,
+    file_unique_id: `emudoc${filesStored}`,
+    file_name: document.file_name || `file_${filesStored}`,
+    mime_type: document.mime_type,
+    file_path: `documents/file_${filesStored}${extension ? extension[0] : ''}`,
+    data: document.data,
+    time: Date.now(),
+  };
+  files.set(file.file_id, file);
+  return file;
+}
+
 // A stored bot message, as the Message object Telegram would return for it.
 function messageResult(token, stored) {
   const m = stored.message;
-  const { text, entities } = renderText(m);
   const result = {
     message_id: stored.messageId,
     from: botUser(token),
     chat: chatFor(token, m.chat_id),
     date: Math.floor(stored.time / 1000),
-    text,
   };
-  if (entities.length) result.entities = entities;
-  if (m.reply_markup && m.reply_markup.inline_keyboard) result.reply_markup = m.reply_markup;
+  if (m.document) {
+    const { text, entities } = renderCaption(m);
+    result.document = m.document;
+    if (text) result.caption = text;
+    if (entities.length) result.caption_entities = entities;
+  } else {
+    const { text, entities } = renderText(m);
+    result.text = text;
+    if (entities.length) result.entities = entities;
+  }
+  const buttons = inlineKeyboard(m);
+  if (buttons) result.reply_markup = buttons;
   if (stored.editTime) result.edit_date = Math.floor(stored.editTime / 1000);
   return result;
 }
+
+// A message's inline keyboard, or undefined when it has no button (Telegram then sends no reply_markup).
+function inlineKeyboard(message) {
+  const markup = message.reply_markup;
+  const rows = markup && Array.isArray(markup.inline_keyboard) ? markup.inline_keyboard : [];
+  return rows.some((row) => row.length) ? markup : undefined;
+}
+
+const notModified = () => badRequest('message is not modified: specified new message content and reply markup '
+  + 'are exactly the same as a current content and reply markup of the message');
 
 function findBotMessage(token, chatId, messageId) {
   return tg.storage.botMessages.find((u) => u.botToken === token
@@ -249,6 +346,8 @@ function pendingUpdates(token, limit) {
 function formatUpdate(stored) {
   const update = TelegramServer.formatUpdate(stored); // a copy of the stored message
   if (update.message) delete update.message.botToken; // the library's routing field
+  // Telegram always sends chat_instance with a callback query; the library leaves it out.
+  if (update.callback_query) update.callback_query.chat_instance = stored.callbackQuery.chat_instance;
   return update;
 }
 
@@ -314,6 +413,35 @@ const methods = {
     return messageResult(token, stored);
   },
 
+  sendDocument(token, params) {
+    const chatId = requireChatId(params);
+    const message = { chat_id: chatId };
+    for (const field of ['caption', 'parse_mode']) if (params[field] !== undefined) message[field] = String(params[field]);
+    for (const field of ['reply_markup', 'caption_entities', 'reply_parameters']) {
+      if (params[field] !== undefined) message[field] = parseJsonField(params[field], field);
+    }
+    renderCaption(message); // reject what Telegram rejects before storing anything
+    const file = storeDocument(token, params);
+    message.document = {
+      file_id: file.file_id,
+      file_unique_id: file.file_unique_id,
+      file_name: file.file_name,
+      mime_type: file.mime_type,
+      file_size: file.data.length,
+    };
+    const { message_id: messageId } = tg.addBotMessage(message, token);
+    const stored = tg.storage.botMessages.find((u) => u.messageId === messageId && u.botToken === token);
+    return messageResult(token, stored);
+  },
+
+  getFile(token, params) {
+    const file = files.get(String(params.file_id || ''));
+    if (!file || file.botToken !== token) throw badRequest('invalid file_id');
+    return {
+      file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.data.length, file_path: file.file_path,
+    };
+  },
+
   sendChatAction(token, params) {
     const chatId = requireChatId(params);
     if (!CHAT_ACTIONS.has(params.action)) throw badRequest('wrong parameter action in request');
@@ -345,13 +473,16 @@ const methods = {
     const stored = findBotMessage(token, chatId, params.message_id);
     if (!stored) throw badRequest('message to edit not found');
     const edit = { ...params, chat_id: chatId };
+    if ('reply_markup' in edit) edit.reply_markup = parseJsonField(edit.reply_markup, 'reply_markup');
     renderText(edit);
     if (String(edit.text) === String(stored.message.text)
-        && String(edit.parse_mode || '') === String(stored.message.parse_mode || '')) {
-      throw badRequest('message is not modified: specified new message content and reply markup '
-        + 'are exactly the same as a current content and reply markup of the message');
+        && String(edit.parse_mode || '') === String(stored.message.parse_mode || '')
+        && JSON.stringify(inlineKeyboard(edit)) === JSON.stringify(inlineKeyboard(stored.message))) {
+      throw notModified();
     }
     tg.editMessageText(edit);
+    // The library keeps the old buttons; Telegram keeps only those sent with the edit.
+    if (!inlineKeyboard(edit)) delete stored.message.reply_markup;
     stored.editTime = Date.now();
     return messageResult(token, stored);
   },
@@ -360,8 +491,10 @@ const methods = {
     const chatId = requireChatId(params);
     const stored = findBotMessage(token, chatId, params.message_id);
     if (!stored) throw badRequest('message to edit not found');
-    const markup = parseJsonField(params.reply_markup, 'reply_markup') || { inline_keyboard: [] };
-    tg.editMessageReplyMarkup({ ...params, chat_id: chatId, reply_markup: markup });
+    const buttons = inlineKeyboard({ reply_markup: parseJsonField(params.reply_markup, 'reply_markup') });
+    if (JSON.stringify(buttons) === JSON.stringify(inlineKeyboard(stored.message))) throw notModified();
+    stored.message = { ...stored.message, reply_markup: buttons };
+    if (!buttons) delete stored.message.reply_markup;
     stored.editTime = Date.now();
     return messageResult(token, stored);
   },
@@ -374,7 +507,17 @@ const methods = {
     return true;
   },
 
-  answerCallbackQuery: () => true,
+  // Kept for POST /getCallbackAnswers. Like Telegram: once per query, at most 200 characters.
+  answerCallbackQuery(token, params) {
+    const query = callbackQueries.get(String(params.callback_query_id || ''));
+    if (!query || query.botToken !== token || query.answer) {
+      throw badRequest('query is too old and response timeout expired or query ID is invalid');
+    }
+    const text = params.text === undefined ? '' : String(params.text);
+    if (text.length > MAX_CALLBACK_ANSWER_LENGTH) throw badRequest('MESSAGE_TOO_LONG');
+    query.answer = { text, show_alert: truthy(params.show_alert), time: Date.now() };
+    return true;
+  },
 
   deleteWebhook(token, params) {
     tg.deleteWebhook(token);
@@ -417,7 +560,8 @@ async function botRoute(req, res) {
     if (!handler) {
       throw new ApiError(404, `Not Found: method ${method} is not implemented by the emulator`);
     }
-    const params = { ...req.query, ...req.body };
+    const body = req.is('multipart/form-data') ? await readMultipart(req) : req.body;
+    const params = { ...req.query, ...body };
     const result = await handler(token, params, req, res);
     if (VERBOSE && method !== 'getUpdates') log(`bot ${method}`, JSON.stringify(params));
     if (!res.headersSent) sendOk(res, result);
@@ -503,9 +647,49 @@ app.use((_req, res, next) => {
 });
 app.get('/health', (_req, res) => res.json({ ok: true }));
 app.all('/bot:token/:method', botRoute);
+// A file a bot sent, downloaded as from Telegram (the path from getFile).
+app.get('/file/bot:token/*', (req, res) => {
+  const file = [...files.values()].find((f) => f.botToken === req.params.token && f.file_path === req.params[0]);
+  if (!file) return sendFail(res, 404, 'Not Found');
+  return res.type(file.mime_type).send(file.data);
+});
 
 app.post(['/sendMessage', '/sendCommand'], clientRoute(userMessage));
-app.post('/sendCallback', clientRoute((body) => ({ ...body, botToken: botToken(body) })));
+// The user presses a button under a bot message: {token, user_id, message_id, data} or, as a person
+// reads it, {token, user_id, text: "+10 min"}; without message_id, the newest message in the chat
+// with that button. Answers {callback_query_id, message_id}.
+app.post('/sendCallback', async (req, res) => {
+  try {
+    const body = req.body || {};
+    const { botToken: token, from, chat } = userMessage({ ...body, text: undefined });
+    const wanted = body.data !== undefined
+      ? ['callback_data', String(body.data)] : ['text', String(body.text ?? '')];
+    const hasButton = (stored) => (inlineKeyboard(stored.message) || { inline_keyboard: [] }).inline_keyboard
+      .flat().find((button) => button[wanted[0]] === wanted[1]);
+    const messages = tg.storage.botMessages.filter((u) => u.botToken === token
+      && String(u.message.chat_id) === String(chat.id)
+      && (body.message_id === undefined || String(u.messageId) === String(body.message_id)));
+    const stored = messages.reverse().find(hasButton);
+    if (!stored) {
+      const where = body.message_id === undefined ? `any message in chat ${chat.id}` : `message ${body.message_id}`;
+      throw badRequest(`${where} has no button with ${wanted[0]} ${JSON.stringify(wanted[1])}`);
+    }
+    const button = hasButton(stored);
+    if (button.callback_data === undefined) throw badRequest('that button sends no callback data');
+    const id = String(tg.callbackId); // the id the library gives this query
+    await tg.addUserCallback({
+      botToken: token, from, message: messageResult(token, stored), data: button.callback_data,
+      chat_instance: String(chat.id),
+    });
+    callbackQueries.set(id, {
+      botToken: token, chat_id: chat.id, message_id: stored.messageId, data: button.callback_data,
+      time: Date.now(), answer: null,
+    });
+    sendOk(res, { callback_query_id: id, message_id: stored.messageId });
+  } catch (error) {
+    sendFail(res, error.code || 400, error.message);
+  }
+});
 app.post('/getUpdates', clientRoute(chatQueryRequired));
 app.post('/getUpdatesHistory', clientRoute((body) => ({ token: botToken(body) })));
 // The chat actions (e.g. "typing") the bot sent, oldest first; not consumed by reading.
@@ -523,6 +707,23 @@ app.post('/getDrafts', clientRoute(chatQuery), (req, res) => {
     && (chatId === undefined || String(d.chat_id) === String(chatId))));
 });
 
+// The presses in a chat (or all), oldest first, each with the bot's answer once it came (else null).
+app.post('/getCallbackAnswers', clientRoute(chatQuery), (req, res) => {
+  const { token, chatId } = req.body;
+  sendOk(res, [...callbackQueries].filter(([, q]) => q.botToken === token
+    && (chatId === undefined || String(q.chat_id) === String(chatId)))
+    .map(([id, q]) => ({ callback_query_id: id, ...q, botToken: undefined })));
+});
+
+// One bot message as Telegram shows it now: text, buttons (reply_markup) and edit_date after an edit.
+const messageQuery = (body) => ({ ...chatQueryRequired(body), messageId: body.message_id });
+app.post('/getMessage', clientRoute(messageQuery), (req, res) => {
+  const { token, chatId, messageId } = req.body;
+  const stored = findBotMessage(token, chatId, messageId);
+  if (!stored) return sendFail(res, 400, 'Bad Request: message not found');
+  return sendOk(res, messageResult(token, stored));
+});
+
 // The library's own app: its client routes (/sendMessage, /getUpdates, ...) and storage.
 app.use(tg.webServer);
 
@@ -537,6 +738,8 @@ const cleanUp = setInterval(() => {
   const oldest = Date.now() - STORE_TIMEOUT_SECONDS * 1000;
   while (chatActions.length && chatActions[0].time < oldest) chatActions.shift();
   while (drafts.length && drafts[0].time < oldest) drafts.shift();
+  for (const [id, query] of callbackQueries) if (query.time < oldest) callbackQueries.delete(id);
+  for (const [fileId, file] of files) if (file.time < oldest) files.delete(fileId);
 }, Math.min(STORE_TIMEOUT_SECONDS, 600) * 1000);
 cleanUp.unref();
 
