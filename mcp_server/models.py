@@ -1,4 +1,4 @@
-"""The tables: users (their timezone), tasks, notes and reminders. Every row belongs to one Telegram user.
+"""The tables: users (their timezone), tasks, notes, reminders and their series. Every row belongs to one user.
 
 These are the rows; what the tools and the delivery endpoints return is in shared.results, which the bot
 reads with the same models.
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -109,12 +110,35 @@ class Note(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class ReminderSeries(Base):
+    """A recurring reminder: each occurrence is a Reminder row, the next made as one ends (mcp_server.series)."""
+
+    __tablename__ = "reminder_series"
+    __table_args__ = (Index("ix_reminder_series_user_status", "user_id", "status"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(TelegramId)
+    text: Mapped[str] = mapped_column(Text)
+    # An RFC 5545 RRULE without DTSTART, e.g. "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9;BYMINUTE=0".
+    rule: Mapped[str] = mapped_column(Text)
+    # The rule's DTSTART: a naive wall-clock time in the user's zone, so 09:00 stays 09:00 across DST.
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    # The zone the series was made in; the user's own timezone, once set, takes precedence.
+    timezone: Mapped[str] = mapped_column(String(64))
+    # reminder (the text is sent) or briefing (the bot sends the day's agenda).
+    kind: Mapped[str] = mapped_column(String(16), default="reminder")
+    # active, paused (its pending occurrence waits as paused) or cancelled.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Reminder(Base):
     __tablename__ = "reminders"
     __table_args__ = (
         Index("ix_reminders_status_due", "status", "due_at"),
         Index("ix_reminders_user_status_due", "user_id", "status", "due_at"),
         Index("ix_reminders_delivery_key", "delivery_key", unique=True),
+        Index("ix_reminders_series_status", "series_id", "status"),
         NO_ID_REUSE,
     )
 
@@ -124,7 +148,8 @@ class Reminder(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # What the bot remembers as sent: unlike the id, never reused after a reset or a move to another database.
     delivery_key: Mapped[uuid.UUID] = mapped_column(Uuid, default=uuid.uuid4)
-    # pending -> delivered (acknowledged by the bot), cancelled (by the user) or failed (given up on).
+    # pending -> delivered (acknowledged by the bot), cancelled (by the user) or failed (given up on);
+    # delivered -> done (the user pressed Done); an occurrence of a series may also be skipped or paused.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     # A claimed reminder is pending with a lease in the future; an expired lease makes it claimable again.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -134,3 +159,7 @@ class Reminder(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The series this is an occurrence of; None for a one-off reminder.
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("reminder_series.id"))
+    # Loaded with the row (a join), so a view can show the rule without another query.
+    series: Mapped[ReminderSeries | None] = relationship(lazy="joined")

@@ -40,6 +40,8 @@ class Reminder(BaseModel):
     text: str
     due: str = Field(description="When the bot sends it, local time with UTC offset")
     status: ReminderStatus
+    every: OptionalText = Field(None, description="The RRULE of its series; null for a one-off reminder")
+    series_id: int | None = Field(None, description="Its recurring series, which cancel and pause can act on")
 
 
 class ReminderList(BaseModel):
@@ -78,6 +80,9 @@ class DueReminder(BaseModel):
     late: bool = Field(description="Claimed well after due_at (the bot was down, or delivery kept failing)")
     attempt: int = Field(description="1 on the first claim, one more on each claim after a failure or lost lease")
     final_attempt: bool = Field(description="The server gives up on it if this attempt fails too")
+    kind: Literal["reminder", "briefing"] = Field(
+        "reminder", description="briefing: the bot sends the day's agenda instead of the text"
+    )
 
 
 MAX_FAILURE_REASON = 500

@@ -69,7 +69,7 @@ async def test_start_migrates_serves_tools_and_stops_cleanly(tmp_path: Path) -> 
         output, _ = process.communicate(timeout=30)
     # uvicorn re-raises SIGTERM once it has shut down gracefully.
     assert process.returncode in (0, -signal.SIGTERM), f"expected a clean exit, got {process.returncode}:\n{output}"
-    assert "migrated from schema revision None to 0002" in output, output
+    assert "migrated from schema revision None to 0003" in output, output
     assert "Application shutdown complete" in output, output
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -81,7 +81,7 @@ async def test_start_migrates_serves_tools_and_stops_cleanly(tmp_path: Path) -> 
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert [task["title"] for task in listed.structured_content["tasks"]] == ["survives a restart"], listed
-    assert "is at schema revision 0002" in output, "expected a second start to find the schema current"
+    assert "is at schema revision 0003" in output, "expected a second start to find the schema current"
 
 
 def test_an_unreachable_database_stops_start_up_with_the_reason() -> None:
