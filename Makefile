@@ -20,10 +20,10 @@ EMULATOR_BOT_TOKEN := 123456:dev-only-emulator-token
 EMULATOR_URL = http://127.0.0.1:$(or $(TELEGRAM_EMULATOR_PORT),8081)
 CHAT_USER_ID ?= 1
 CHAT_WAIT ?= 60
-# Prints the bot's new messages to CHAT_USER_ID; fails when there are none.
+# Prints the bot's new messages to CHAT_USER_ID, each with its [buttons] (make press); fails when there are none.
 READ_INBOX = curl -fsS $(EMULATOR_URL)/getUpdates -H 'Content-Type: application/json' \
   -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
-  | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"]) for u in r]; sys.exit(0 if r else 1)'
+  | python3 -c 'import json, sys; r = json.load(sys.stdin)["result"]; [print("butler:", u["message"]["text"] + "".join("\n  [" + " | ".join(b["text"] for b in row) + "]" for row in u["message"].get("reply_markup", {}).get("inline_keyboard", []))) for u in r]; sys.exit(0 if r else 1)'
 # Prints the drafts the bot showed CHAT_USER_ID since SINCE (epoch ms): the answer as it was being written.
 READ_DRAFTS = curl -fsS $(EMULATOR_URL)/getDrafts -H 'Content-Type: application/json' \
   -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
@@ -86,6 +86,18 @@ chat: ## Message the bot through the emulator and print its replies: make chat M
 inbox: ## Print the bot's new messages in the emulator (reminders land here); WATCH=1 keeps waiting
 	@$(READ_INBOX) || echo "(no new messages)"
 	@while [ -n "$(WATCH)" ]; do sleep 2; $(READ_INBOX) || true; done
+
+.PHONY: press
+press: ## Press a button the bot sent (make chat and make inbox show them) and print its answer: make press BUTTON="+10 min"
+	@test -n "$$BUTTON" || { echo 'usage: make press BUTTON="+10 min" [MSG_ID=<message id>; else the newest message with it]'; exit 2; }
+	@id=$$(python3 -c 'import json, os; print(json.dumps({"token": "$(EMULATOR_BOT_TOKEN)", "user_id": $(CHAT_USER_ID), "text": os.environ["BUTTON"], **({"message_id": os.environ["MSG_ID"]} if os.environ.get("MSG_ID") else {})}))' \
+	  | curl -sS $(EMULATOR_URL)/sendCallback -H 'Content-Type: application/json' -d @- \
+	  | python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["result"]["callback_query_id"]) if r.get("ok") else sys.exit(r.get("description"))') || exit 1; \
+	  for _ in $$(seq $(CHAT_WAIT)); do sleep 1; \
+	    if curl -fsS $(EMULATOR_URL)/getCallbackAnswers -H 'Content-Type: application/json' -d '{"token": "$(EMULATOR_BOT_TOKEN)", "chat_id": $(CHAT_USER_ID)}' \
+	      | python3 -c 'import json, sys; a = [q["answer"] for q in json.load(sys.stdin)["result"] if q["callback_query_id"] == sys.argv[1] and q["answer"]]; a and print("butler:", a[0]["text"]); sys.exit(0 if a else 1)' "$$id"; \
+	    then $(READ_INBOX) 2>/dev/null; exit 0; fi; done; \
+	  echo "no answer within $(CHAT_WAIT) s (see: make logs)"; exit 1
 
 .PHONY: up
 up: ## Run the production stack in the background (needs .env)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mcp_server.auth import BearerTokenMiddleware
 from mcp_server.db import Database
 from mcp_server.delivery import delivery_router
+from mcp_server.export import export_router
 from mcp_server.server import build_mcp_server
 from mcp_server.settings import McpServerSettings
 from shared.version import VERSION
@@ -52,6 +53,7 @@ def create_app(settings: McpServerSettings) -> FastAPI:
     # Kept on the app for whoever needs the tool registry itself (the dev hot-reload probe adds a tool to it).
     app.state.mcp = mcp
     app.include_router(delivery_router(db, settings.delivery, settings.default_timezone))
+    app.include_router(export_router(db, settings.default_timezone))
     # Mounted at the root with the endpoint at /mcp itself, so clients get no /mcp -> /mcp/ redirect.
     app.mount("/", mcp_app)
     return app

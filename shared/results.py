@@ -128,3 +128,22 @@ class PressResult(BaseModel):
         description="False for a stale button: the reminder was done, cancelled or re-sent since; nothing changed"
     )
     due_local: str = Field(description="When it is due now, in the user's timezone")
+
+
+class Note(BaseModel):
+    id: int
+    title: OptionalText
+    text: str
+    created_at: str = Field(description="Local time")
+    updated_at: str = Field(description="Local time")
+
+
+class Export(BaseModel):
+    """GET /internal/export: everything the server keeps for one user, for the bot's /export."""
+
+    user_id: int
+    exported_at: str = Field(description="Local time")
+    timezone: str = Field(description="The user's timezone, which the times are shown in")
+    tasks: list[Task] = Field(description="Open and done, oldest first")
+    notes: list[Note] = Field(description="Oldest first")
+    reminders: list[Reminder] = Field(description="Every status, soonest due first")

@@ -671,8 +671,9 @@ app.post('/sendCallback', async (req, res) => {
       && (body.message_id === undefined || String(u.messageId) === String(body.message_id)));
     const stored = messages.reverse().find(hasButton);
     if (!stored) {
-      const where = body.message_id === undefined ? `any message in chat ${chat.id}` : `message ${body.message_id}`;
-      throw badRequest(`${where} has no button with ${wanted[0]} ${JSON.stringify(wanted[1])}`);
+      const where = body.message_id === undefined ? `no message in chat ${chat.id}` : `message ${body.message_id}`;
+      const has = body.message_id === undefined ? 'has a' : 'has no';
+      throw badRequest(`${where} ${has} button with ${wanted[0]} ${JSON.stringify(wanted[1])}`);
     }
     const button = hasButton(stored);
     if (button.callback_data === undefined) throw badRequest('that button sends no callback data');

@@ -2,6 +2,14 @@
 
 from aiogram import Router
 
-from butler_bot.handlers import buttons, chat, reset, start, tasks, tools
+from butler_bot.handlers import buttons, chat, export, reset, start, tasks, tools
 
-routers: list[Router] = [start.router, reset.router, tasks.router, tools.router, buttons.router, chat.router]
+routers: list[Router] = [
+    start.router,
+    reset.router,
+    tasks.router,
+    export.router,
+    tools.router,
+    buttons.router,
+    chat.router,
+]

@@ -20,15 +20,7 @@ from mcp_server.tools.common import (
     text_param,
 )
 from mcp_server.users import UserId
-from shared.results import OptionalText
-
-
-class Note(BaseModel):
-    id: int
-    title: OptionalText
-    text: str
-    created_at: str = Field(description="Local time")
-    updated_at: str = Field(description="Local time")
+from shared.results import Note
 
 
 class NoteList(BaseModel):

@@ -1,5 +1,5 @@
 """A Telegram user, played through the emulator's client side: send the bot a message, read its replies and the
-drafts it showed while it wrote them."""
+drafts it showed while it wrote them, press the buttons under them."""
 
 import time
 from dataclasses import dataclass
@@ -27,6 +27,24 @@ class TelegramUser:
 
     def new_replies(self) -> list[str]:
         return [reply["message"]["text"] for reply in self._post("/getUpdates", {"chat_id": self.user_id})]
+
+    def new_messages(self) -> list[dict[str, Any]]:
+        """The bot's new messages as Telegram shows them now: message_id, text, reply_markup with the buttons."""
+        return [self.message(stored["messageId"]) for stored in self._post("/getUpdates", {"chat_id": self.user_id})]
+
+    def message(self, message_id: int) -> dict[str, Any]:
+        return self._post("/getMessage", {"chat_id": self.user_id, "message_id": message_id})
+
+    def press(self, button: str, message_id: int, timeout: float = 30) -> str:
+        """Press the button labelled `button` under the message; the bot's answer to the press."""
+        pressed = self._post("/sendCallback", {"user_id": self.user_id, "message_id": message_id, "text": button})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for query in self._post("/getCallbackAnswers", {"chat_id": self.user_id}):
+                if query["callback_query_id"] == pressed["callback_query_id"] and query["answer"] is not None:
+                    return query["answer"]["text"]
+            time.sleep(0.2)
+        raise AssertionError(f"expected an answer to the press on {button!r} within {timeout:.0f} s; saw none")
 
     def drafts(self) -> list[str]:
         """The texts of every draft the bot showed in this chat, oldest first (reading does not consume them)."""
