@@ -18,7 +18,8 @@ POST /internal/reminders/{delivery_key}/retry   worth another try: claimable aga
                                                 with each attempt, up to delivery.retry_max_seconds.
     200: DeliveryStatus {"id": 7, "status": "delivered"}, the status after the report; repeating a report is
     harmless. A reminder the user cancelled meanwhile stays cancelled. 404 for an unknown key (the database
-    was reset since the claim).
+    was reset since the claim). An occurrence of a series that ends here (delivered, failed, or given up on by
+    a claim) gets its successor in the same transaction (mcp_server.series.schedule_next).
 
 The buttons under a delivered reminder, pressed by its user (body ReminderPress {"user_id", "reminder_id"}):
 POST /internal/reminders/{delivery_key}/done    Done: the reminder is done.
@@ -44,7 +45,8 @@ from pydantic import Field
 from sqlalchemy import and_, or_, select, update
 
 from mcp_server.db import Database
-from mcp_server.models import Reminder, User, utcnow
+from mcp_server.models import Reminder, ReminderSeries, User, utcnow
+from mcp_server.series import schedule_next
 from mcp_server.settings import DeliverySettings
 from mcp_server.times import local_iso
 from shared.results import (
@@ -89,7 +91,7 @@ async def claim_due_reminders(
         update(Reminder)
         .where(claimable, Reminder.attempts >= settings.max_attempts)
         .values(status="failed", lease_until=None, last_error=f"no report after {settings.max_attempts} claims")
-        .returning(Reminder.id, Reminder.user_id)
+        .returning(Reminder.id, Reminder.user_id, Reminder.series_id)
         .execution_options(synchronize_session=False)
     )
     # SKIP LOCKED: on PostgreSQL a second claimer takes the next rows instead of waiting; SQLite serialises writers.
@@ -106,7 +108,13 @@ async def claim_due_reminders(
         .where(Reminder.id.in_(due_ids.scalar_subquery()), claimable)
         .values(lease_until=now + timedelta(seconds=lease_seconds), attempts=Reminder.attempts + 1)
         .returning(
-            Reminder.id, Reminder.delivery_key, Reminder.user_id, Reminder.text, Reminder.due_at, Reminder.attempts
+            Reminder.id,
+            Reminder.delivery_key,
+            Reminder.user_id,
+            Reminder.text,
+            Reminder.due_at,
+            Reminder.attempts,
+            Reminder.series_id,
         )
         .execution_options(synchronize_session=False)
     )
@@ -118,10 +126,20 @@ async def claim_due_reminders(
                 row.user_id,
                 settings.max_attempts,
             )
+            if row.series_id is not None:
+                await schedule_next(session, await session.get_one(Reminder, row.id))
         claimed = (await session.execute(lease)).all()
         user_ids = {row.user_id for row in claimed}
         zones = dict(
             (await session.execute(select(User.user_id, User.timezone).where(User.user_id.in_(user_ids)))).all()
+        )
+        series_ids = {row.series_id for row in claimed} - {None}
+        kinds = dict(
+            (
+                await session.execute(
+                    select(ReminderSeries.id, ReminderSeries.kind).where(ReminderSeries.id.in_(series_ids))
+                )
+            ).all()
         )
     late_after = timedelta(seconds=settings.late_after_seconds)
     result = []
@@ -139,6 +157,7 @@ async def claim_due_reminders(
                 late=now - row.due_at > late_after,
                 attempt=row.attempts,
                 final_attempt=row.attempts >= settings.max_attempts,
+                kind=kinds.get(row.series_id, "reminder"),
             )
         )
     return result
@@ -147,12 +166,20 @@ async def claim_due_reminders(
 async def report_on_reminder(
     db: Database, delivery_key: UUID, change: Callable[[Reminder], None]
 ) -> DeliveryStatus | None:
-    """Apply `change` to the reminder with that key; None when no reminder has it."""
+    """Apply `change` to the reminder with that key; None when no reminder has it.
+
+    When the change ends a pending occurrence of a series, its next occurrence is made in the same transaction.
+    """
     async with db.session() as session:
-        reminder = await session.scalar(select(Reminder).where(Reminder.delivery_key == delivery_key))
+        # Locked: a concurrent claim that gives up on it must not end it (and schedule the next) a second time.
+        found = select(Reminder).where(Reminder.delivery_key == delivery_key).with_for_update(of=Reminder)
+        reminder = await session.scalar(found)
         if reminder is None:
             return None
+        before = reminder.status
         change(reminder)
+        if before == "pending" and reminder.status != "pending":
+            await schedule_next(session, reminder)
         return DeliveryStatus(id=reminder.id, status=reminder.status)
 
 
@@ -207,7 +234,11 @@ async def press_button(
         zone = ZoneInfo(timezone or default_timezone)
         changed = current and reminder.status in PRESSABLE
         if changed:
+            before = reminder.status
             change(reminder, zone)
+            if before == "pending" and reminder.status != "pending":
+                # Done before the bot's ack arrived: the series goes on all the same.
+                await schedule_next(session, reminder)
             log.info("reminder %s of user %s: %s from a button", reminder.id, reminder.user_id, reminder.status)
         return PressResult(
             id=reminder.id, status=reminder.status, changed=changed, due_local=local_iso(reminder.due_at, zone)

@@ -161,5 +161,7 @@ class Reminder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The series this is an occurrence of; None for a one-off reminder.
     series_id: Mapped[int | None] = mapped_column(ForeignKey("reminder_series.id"))
+    # The rule's naive local time this occurrence stands for; due_at may differ (a snooze, a DST gap).
+    occurrence: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     # Loaded with the row (a join), so a view can show the rule without another query.
     series: Mapped[ReminderSeries | None] = relationship(lazy="joined")

@@ -10,6 +10,7 @@ silently.
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -128,7 +129,12 @@ async def add_occurrence(
     session: AsyncSession, series: models.ReminderSeries, local: datetime, zone: ZoneInfo
 ) -> models.Reminder:
     reminder = models.Reminder(
-        user_id=series.user_id, text=series.text, due_at=as_instant(local, zone), status="pending", attempts=0
+        user_id=series.user_id,
+        text=series.text,
+        due_at=as_instant(local, zone),
+        occurrence=local,
+        status="pending",
+        attempts=0,
     )
     reminder.series = series
     session.add(reminder)
@@ -143,7 +149,7 @@ async def schedule_next(session: AsyncSession, reminder: models.Reminder) -> mod
     that already has an occurrence ahead (e.g. a snoozed occurrence delivered after the next was made).
     """
     series = reminder.series
-    if series is None or series.status != "active":
+    if series is None or series.status != "active" or reminder.status in AHEAD:
         return None
     ahead = await session.scalar(
         select(models.Reminder.id).where(
@@ -156,7 +162,7 @@ async def schedule_next(session: AsyncSession, reminder: models.Reminder) -> mod
         return None
     zone = await series_zone(session, series)
     # After now as well: a series the bot catches up on after downtime sends the missed time once, not each one.
-    after = as_local(max(reminder.due_at, utcnow()), zone)
+    after = max(reminder.occurrence or series.start, as_local(utcnow(), zone))
     following = await next_occurrence(parse_rule(series.rule, series.start), after)
     if following is None:
         return None
@@ -164,3 +170,48 @@ async def schedule_next(session: AsyncSession, reminder: models.Reminder) -> mod
         # Without COUNT the rule from any occurrence on is the same series; dateutil then iterates from here.
         series.start = following
     return await add_occurrence(session, series, following, zone)
+
+
+async def occurrences(
+    session: AsyncSession, series: models.ReminderSeries, *statuses: str
+) -> Sequence[models.Reminder]:
+    return (
+        await session.scalars(
+            select(models.Reminder)
+            .where(models.Reminder.series_id == series.id, models.Reminder.status.in_(statuses))
+            .order_by(models.Reminder.due_at, models.Reminder.id)
+        )
+    ).all()
+
+
+async def cancel_series(session: AsyncSession, series: models.ReminderSeries) -> None:
+    """Stop the series for good: its occurrences still ahead are cancelled."""
+    series.status = "cancelled"
+    for reminder in await occurrences(session, series, *AHEAD):
+        reminder.status, reminder.lease_until = "cancelled", None
+
+
+async def pause_series(session: AsyncSession, series: models.ReminderSeries) -> None:
+    """Hold the series: its pending occurrences wait as paused, and none is sent or made until it resumes."""
+    if series.status == "active":
+        series.status = "paused"
+        for reminder in await occurrences(session, series, "pending"):
+            reminder.status, reminder.lease_until = "paused", None
+
+
+async def resume_series(session: AsyncSession, series: models.ReminderSeries) -> None:
+    """Go on with a paused series: a paused occurrence still ahead is pending again, a past one skipped."""
+    if series.status != "paused":
+        return
+    series.status = "active"
+    now = utcnow()
+    for reminder in await occurrences(session, series, "paused"):
+        reminder.status = "pending" if reminder.due_at > now else "skipped"
+    latest = await session.scalar(
+        select(models.Reminder)
+        .where(models.Reminder.series_id == series.id)
+        .order_by(models.Reminder.due_at.desc(), models.Reminder.id.desc())
+        .limit(1)
+    )
+    if latest is not None:
+        await schedule_next(session, latest)

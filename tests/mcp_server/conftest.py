@@ -91,7 +91,8 @@ def postgres_url() -> str:
 async def drop_butler_tables(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as connection:
-        await connection.execute(text("DROP TABLE IF EXISTS reminders, notes, tasks, users, alembic_version CASCADE"))
+        tables = "reminders, reminder_series, notes, tasks, users, alembic_version"
+        await connection.execute(text(f"DROP TABLE IF EXISTS {tables} CASCADE"))
     await engine.dispose()
 
 

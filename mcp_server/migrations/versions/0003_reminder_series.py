@@ -1,4 +1,4 @@
-"""Recurring reminders: a reminder_series table, and reminders.series_id for the occurrences of one.
+"""Recurring reminders: a reminder_series table; reminders.series_id and .occurrence for the occurrences of one.
 
 Revision ID: 0003
 Revises: 0002
@@ -36,6 +36,7 @@ def upgrade() -> None:
     op.create_index("ix_reminder_series_user_status", "reminder_series", ["user_id", "status"])
     with op.batch_alter_table("reminders") as batch:
         batch.add_column(sa.Column("series_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("occurrence", sa.DateTime(timezone=False), nullable=True))
         batch.create_foreign_key(
             op.f("fk_reminders_series_id_reminder_series"), "reminder_series", ["series_id"], ["id"]
         )
@@ -46,6 +47,7 @@ def downgrade() -> None:
     with op.batch_alter_table("reminders") as batch:
         batch.drop_index("ix_reminders_series_status")
         batch.drop_constraint(op.f("fk_reminders_series_id_reminder_series"), type_="foreignkey")
+        batch.drop_column("occurrence")
         batch.drop_column("series_id")
     op.drop_index("ix_reminder_series_user_status", table_name="reminder_series")
     op.drop_table("reminder_series")
