@@ -39,6 +39,7 @@ from aiogram.exceptions import (
 from pydantic import TypeAdapter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from butler_bot.keyboards import reminder_keyboard, send_with_buttons
 from butler_bot.replies import send_text
 from butler_bot.settings import BotSettings
 from butler_bot.store import BotStore, DeliveryRecord
@@ -250,7 +251,9 @@ class ReminderDelivery:
                 text = texts("reminder_late", text=reminder.text, due=when(reminder.due_at_local))
             else:
                 text = texts("reminder", text=reminder.text)
-            await send_text(self.bot, reminder.user_id, text)
+            # Done and the snoozes under the reminder.
+            buttons = reminder_keyboard(reminder.id, reminder.delivery_key, texts)
+            await send_with_buttons(self.bot, reminder.user_id, text, buttons)
         except Exception as exc:
             failure = classify(exc)
             self._log_failure(where, failure, reminder.final_attempt, exc)
