@@ -12,6 +12,7 @@ from butler_bot.commands import publish_commands
 from butler_bot.health import start_health_server
 from butler_bot.middlewares.access import AccessMiddleware
 from butler_bot.middlewares.context import ContextMiddleware
+from butler_bot.pairing import Pairing
 from butler_bot.reminders import ReminderDelivery
 from butler_bot.settings import BotSettings
 from butler_bot.store import BotStore
@@ -27,26 +28,15 @@ log = logging.getLogger("butler_bot")
 def build_dispatcher(settings: BotSettings, store: BotStore, textbook: TextBook, backends: Backends) -> Dispatcher:
     """Middlewares, routers and shared clients; no network yet (the benchmark and tests build it too)."""
     dp = Dispatcher()
+    pairing = Pairing(settings.allowed_user_ids, store)
     # Access first: nothing else runs for a stranger.
     dp.update.outer_middleware(
-        AccessMiddleware(
-            settings.allowed_user_ids, settings.allow_group_chats, textbook, settings.refusal_cooldown_seconds
-        )
+        AccessMiddleware(pairing, settings.allow_group_chats, textbook, settings.refusal_cooldown_seconds)
     )
     dp.update.outer_middleware(ContextMiddleware(textbook, store))
     dp.include_routers(*handlers.routers, errors.router)
-    dp.workflow_data.update(settings=settings, store=store, backends=backends)
+    dp.workflow_data.update(settings=settings, store=store, backends=backends, pairing=pairing)
     return dp
-
-
-def log_access(settings: BotSettings) -> None:
-    if settings.allowed_user_ids:
-        log.info("users allowed: %s", ", ".join(map(str, settings.allowed_user_ids)))
-    else:
-        log.warning(
-            "ALLOWED_USER_IDS is empty, so the bot answers nobody. To add yourself: write to the bot, "
-            "it replies with your Telegram id; set ALLOWED_USER_IDS=<that id> in .env and restart"
-        )
 
 
 async def main() -> None:
@@ -80,7 +70,7 @@ async def main() -> None:
     checks = {"polling": lambda: health_state["polling"], "reminders": lambda: reminders.alive}
     health_runner = await start_health_server(settings.health_port, checks)
     try:
-        log_access(settings)
+        dp.workflow_data["pairing"].start()
         me = await wait_for_bot_api(bot, settings.telegram_api_url)
         log.info("butler-bot %s polling as @%s via %s", VERSION, me.username, settings.telegram_api_url)
         await dp.start_polling(bot)

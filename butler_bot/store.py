@@ -1,4 +1,5 @@
-"""What the bot keeps across restarts: each chat's recent turns, handled reminders, each user's language.
+"""What the bot keeps across restarts: each chat's recent turns, handled reminders, each user's language,
+and who may use the bot when ALLOWED_USER_IDS is empty (the paired owner and their guests).
 
 One SQLite file on the bot's data volume. The statements are tiny and local (WAL, no fsync per commit), so
 they run on the event loop rather than paying a thread hop per message.
@@ -33,6 +34,20 @@ CREATE TABLE IF NOT EXISTS reminder_deliveries (
 CREATE TABLE IF NOT EXISTS user_languages (
     user_id INTEGER PRIMARY KEY,
     language TEXT NOT NULL
+);
+-- Who may use the bot when ALLOWED_USER_IDS is empty: the owner (paired with the code) and whom they let in.
+CREATE TABLE IF NOT EXISTS allowed_users (
+    user_id INTEGER PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'guest')),
+    added_by INTEGER,
+    added_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_owner ON allowed_users (role) WHERE role = 'owner';
+-- The one-time pairing code while the bot has no owner; `make pair` reads it from here.
+CREATE TABLE IF NOT EXISTS pairing_code (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    code TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 """
 
@@ -149,3 +164,46 @@ class BotStore:
             "ON CONFLICT (user_id) DO UPDATE SET language = excluded.language",
             (user_id, language),
         )
+
+    def allowed_users(self) -> dict[int, str]:
+        """The users let in without ALLOWED_USER_IDS, each with their role: "owner" or "guest"."""
+        return dict(self.db.execute("SELECT user_id, role FROM allowed_users ORDER BY added_at, user_id").fetchall())
+
+    def is_allowed(self, user_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM allowed_users WHERE user_id = ?", (user_id,)).fetchone() is not None
+
+    def owner(self) -> int | None:
+        row = self.db.execute("SELECT user_id FROM allowed_users WHERE role = 'owner'").fetchone()
+        return row[0] if row else None
+
+    def allow_user(self, user_id: int, added_by: int) -> bool:
+        """Let a guest in; False when they were in already."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO allowed_users (user_id, role, added_by) VALUES (?, 'guest', ?)", (user_id, added_by)
+        )
+        return cursor.rowcount == 1
+
+    def deny_user(self, user_id: int) -> bool:
+        """Take a guest out (never the owner); False when they were not in."""
+        cursor = self.db.execute("DELETE FROM allowed_users WHERE user_id = ? AND role = 'guest'", (user_id,))
+        return cursor.rowcount == 1
+
+    def pairing_code(self) -> str | None:
+        row = self.db.execute("SELECT code FROM pairing_code").fetchone()
+        return row[0] if row else None
+
+    def set_pairing_code(self, code: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO pairing_code (id, code) VALUES (1, ?)", (code,))
+
+    def pair_owner(self, user_id: int) -> bool:
+        """Make `user_id` the owner and use the code up, in one transaction; False when there is an owner already."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if self.db.execute("SELECT 1 FROM allowed_users WHERE role = 'owner'").fetchone():
+                return False
+            self.db.execute(
+                "INSERT OR REPLACE INTO allowed_users (user_id, role, added_by) VALUES (?, 'owner', ?)",
+                (user_id, user_id),
+            )
+            self.db.execute("DELETE FROM pairing_code")
+        return True

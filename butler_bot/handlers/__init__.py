@@ -2,9 +2,11 @@
 
 from aiogram import Router
 
-from butler_bot.handlers import buttons, chat, export, reset, start, tasks, tools
+from butler_bot.handlers import buttons, chat, export, pairing, reset, start, tasks, tools
 
+# Pairing first: a stranger's /pair (the one update they may send) must meet its own handler.
 routers: list[Router] = [
+    pairing.router,
     start.router,
     reset.router,
     tasks.router,

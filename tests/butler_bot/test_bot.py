@@ -16,7 +16,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.methods import SendMessage
 
-from butler_bot.app import build_dispatcher, log_access
+from butler_bot.app import build_dispatcher
 from butler_bot.backends import Backends
 from butler_bot.conversation import Conversations
 from butler_bot.core import ToolResult
@@ -122,16 +122,6 @@ async def test_a_stranger_is_refused_with_their_id_and_nothing_else_runs(
     assert bot.mcp.users == [], "expected no tool call for a stranger"
     assert f"add {STRANGER}" in caplog.text, "expected the log to say how to let the user in"
     assert await bot.send(STRANGER, "again") == [], "expected one refusal per cool-down, not one per message"
-
-
-async def test_empty_allow_list_refuses_everyone_and_says_how_to_add_the_owner(
-    make_bot: Callable[..., BotUnderTest], caplog: pytest.LogCaptureFixture
-) -> None:
-    bot = make_bot(allowed_user_ids=())
-    with caplog.at_level(logging.WARNING):
-        log_access(bot.dp.workflow_data["settings"])
-    assert "ALLOWED_USER_IDS is empty" in caplog.text and "ALLOWED_USER_IDS=<that id>" in caplog.text
-    assert str(bot.owner) in (await bot.send(bot.owner, "hello"))[0]
 
 
 async def test_the_owner_gets_the_model_answer(make_bot: Callable[..., BotUnderTest], standin: StandIn) -> None:

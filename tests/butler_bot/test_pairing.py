@@ -1,0 +1,297 @@
+"""Owner pairing through the real dispatcher, middlewares and handlers: the one-time code in the log, /pair,
+/allow and /deny, forwarded messages, the attempt limits, the store across restarts, and `make pair`'s command."""
+
+import itertools
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import (
+    Chat,
+    Message,
+    MessageOrigin,
+    MessageOriginChannel,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+    User,
+)
+
+from butler_bot import pairing
+from butler_bot.app import build_dispatcher
+from butler_bot.backends import Backends
+from butler_bot.pairing import WRONG_CODES_OVERALL, WRONG_CODES_PER_USER, Pairing
+from butler_bot.settings import BotSettings
+from butler_bot.store import BotStore
+from butler_bot.texts import SHIPPED_TEXTS, TextBook
+from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
+
+OWNER, GUEST, STRANGER = 801, 802, 803
+REPO_ROOT = Path(__file__).resolve().parents[2]
+texts = TextBook(SHIPPED_TEXTS).texts("en")
+_ids = itertools.count(50_000)
+
+
+@dataclass
+class PairingBot:
+    bot: Bot
+    session: RecordingSession
+    dp: Dispatcher
+    store: BotStore
+    pairing: Pairing
+    store_path: Path
+
+    async def send(self, user_id: int, text: str, **kwargs: Any) -> list[str]:
+        """Deliver one message and return the texts the bot sent in answer."""
+        return await self.feed(text_update(user_id, text, **kwargs))
+
+    async def forward(self, user_id: int, origin: MessageOrigin) -> list[str]:
+        """`user_id` forwards the bot a message that came from `origin`."""
+        chat = Chat(id=user_id, type="private")
+        sender = User(id=user_id, is_bot=False, first_name=f"User{user_id}", language_code="en")
+        message = Message(
+            message_id=next(_ids),
+            date=datetime.now(UTC),
+            chat=chat,
+            from_user=sender,
+            text="see you at eight",
+            forward_origin=origin,
+        )
+        return await self.feed(Update(update_id=next(_ids), message=message))
+
+    async def feed(self, update: Update) -> list[str]:
+        before = len(self.session.sent())
+        await self.dp.feed_update(self.bot, update)
+        return [call.text for call in self.session.sent()[before:]]
+
+
+@pytest.fixture
+def make_bot(make_settings: Callable[..., BotSettings]) -> Any:
+    """A bot on the test's store file; each call is a fresh start on the same file, as after a restart."""
+    made: list[PairingBot] = []
+
+    def build(**overrides: Any) -> PairingBot:
+        settings = make_settings(**({"allowed_user_ids": (), "refusal_cooldown_seconds": 0} | overrides))
+        store = BotStore.open(settings.store_path, settings.history_turns)
+        bot, session = recording_bot()
+        release_routers()
+        dp = build_dispatcher(settings, store, TextBook(settings.texts_file), Backends(settings, store))
+        made.append(PairingBot(bot, session, dp, store, dp.workflow_data["pairing"], settings.store_path))
+        return made[-1]
+
+    yield build
+    for bot in made:
+        bot.store.close()
+
+
+def code_from_log(bot: PairingBot, caplog: pytest.LogCaptureFixture) -> str:
+    """Start the bot's pairing as `main` does and read the code from its one warning, as its owner would."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="butler_bot.pairing"):
+        bot.pairing.start()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "make pair" in warnings[0] and "ALLOWED_USER_IDS=<your id>" in warnings[0], (
+        f"expected one warning naming make pair and the ALLOWED_USER_IDS way; saw {warnings}"
+    )
+    found = re.search(r"/pair (\S+)", warnings[0])
+    assert found, f"expected the warning to give the code after /pair; saw {warnings[0]!r}"
+    return found.group(1)
+
+
+def user(user_id: int, name: str) -> MessageOriginUser:
+    return MessageOriginUser(date=datetime.now(UTC), sender_user=User(id=user_id, is_bot=False, first_name=name))
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and words in r.getMessage()]
+
+
+async def test_the_first_to_send_the_logged_code_becomes_the_owner_and_the_code_is_used_up(
+    make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot()
+    code = code_from_log(bot, caplog)
+    [refusal] = await bot.send(OWNER, "hello")
+    assert "no owner yet" in refusal and "/pair" in refusal and str(OWNER) in refusal, refusal
+    assert await bot.send(OWNER, f"/pair {code}", chat_id=-100, chat_type="group") == [], (
+        "expected no pairing in a group"
+    )
+    assert await bot.send(OWNER, f"/pairing {code}") == [texts("refusal_unpaired", user_id=OWNER)]
+
+    assert await bot.send(OWNER, f"/pair {code}") == [texts("paired")]
+    [help_text] = await bot.send(OWNER, "/help")
+    assert help_text.startswith("Just write to me"), f"expected the owner to be served; saw {help_text!r}"
+    assert await bot.send(STRANGER, f"/pair {code}") == [texts("refusal_paired", user_id=STRANGER)], (
+        "expected a used-up code to let nobody else in"
+    )
+    assert bot.store.owner() == OWNER and bot.store.pairing_code() is None
+    assert await bot.send(OWNER, f"/pair {code}") == [texts("pair_done")]
+
+
+async def test_a_wrong_code_is_refused_and_the_right_one_works_however_it_is_typed(
+    make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot()
+    code = code_from_log(bot, caplog)
+    wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
+    assert await bot.send(OWNER, f"/pair {wrong}") == [texts("pair_wrong")]
+    assert await bot.send(OWNER, "/pair") == [texts("pair_usage")]
+    assert await bot.send(OWNER, "/pair пароль") == [texts("pair_wrong")], "expected non-ASCII to be just wrong"
+    assert bot.store.owner() is None
+    assert await bot.send(OWNER, "/help") == [texts("refusal_unpaired", user_id=OWNER)]
+    assert await bot.send(OWNER, f"/pair  {code.replace('-', '').lower()} ") == [texts("paired")]
+
+
+async def test_guessing_is_limited_per_user_and_overall_and_each_limit_is_logged_once(
+    make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot()
+    code = code_from_log(bot, caplog)
+    wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
+    for _ in range(WRONG_CODES_PER_USER):
+        assert await bot.send(STRANGER, f"/pair {wrong}") == [texts("pair_wrong")]
+    assert await bot.send(STRANGER, f"/pair {code}") == [texts("pair_too_many", minutes=15)], (
+        "expected the right code refused once locked out"
+    )
+    assert await bot.send(STRANGER, f"/pair {code}") == [], "expected a locked-out guesser told once, then silence"
+    assert len(warnings_about(caplog, f"user {STRANGER} sent {WRONG_CODES_PER_USER} wrong")) == 1, caplog.text
+
+    # More accounts, each within its own limit, until everyone's wrong codes reach the overall limit.
+    for guesser in range(STRANGER + 1, STRANGER + WRONG_CODES_OVERALL // WRONG_CODES_PER_USER):
+        for _ in range(WRONG_CODES_PER_USER):
+            assert await bot.send(guesser, f"/pair {wrong}") == [texts("pair_wrong")]
+    assert await bot.send(OWNER, f"/pair {code}") == [texts("pair_paused", minutes=15)], (
+        f"expected pairing paused for everyone after {WRONG_CODES_OVERALL} wrong codes"
+    )
+    assert await bot.send(OWNER, f"/pair {code}") == []
+    assert len(warnings_about(caplog, "someone may be guessing")) == 1, caplog.text
+    assert bot.store.owner() is None, "expected no owner from a brute force"
+    assert bot.store.pairing_code() == code, "expected the code to stay valid for its owner"
+
+
+async def test_the_owner_lets_people_in_by_id_or_forward_and_takes_them_out(
+    make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot()
+    await bot.send(OWNER, f"/pair {code_from_log(bot, caplog)}")
+    assert await bot.send(GUEST, "/help") == [texts("refusal_paired", user_id=GUEST)]
+
+    assert await bot.send(OWNER, f"/allow {GUEST}") == [texts("allowed", name=GUEST, user_id=GUEST)]
+    [help_text] = await bot.send(GUEST, "/help")
+    assert help_text.startswith("Just write to me"), f"expected the guest served after /allow; saw {help_text!r}"
+    assert await bot.send(OWNER, f"/allow {GUEST}") == [texts("allowed_already", name=GUEST)]
+    assert await bot.send(GUEST, f"/allow {STRANGER}") == [texts("owner_only")], "expected only the owner to allow"
+    assert await bot.send(OWNER, "/allow @someone") == [texts("allow_usage")]
+
+    assert await bot.forward(OWNER, user(STRANGER, "Ada")) == [
+        texts("allowed", name=f"Ada ({STRANGER})", user_id=STRANGER)
+    ]
+    [help_text] = await bot.send(STRANGER, "/help")
+    assert help_text.startswith("Just write to me"), f"expected the forwarded sender let in; saw {help_text!r}"
+    hidden = MessageOriginHiddenUser(date=datetime.now(UTC), sender_user_name="Bob")
+    assert await bot.forward(OWNER, hidden) == [texts("allow_hidden", name="Bob")]
+    channel = MessageOriginChannel(date=datetime.now(UTC), chat=Chat(id=-1001, type="channel"), message_id=5)
+    assert await bot.forward(OWNER, channel) == [texts("allow_not_a_person")]
+    assert set(bot.store.allowed_users()) == {OWNER, GUEST, STRANGER}, "expected no one let in by those forwards"
+
+    assert await bot.send(OWNER, f"/deny {GUEST}") == [texts("denied", user_id=GUEST)]
+    assert await bot.send(GUEST, "/help") == [texts("refusal_paired", user_id=GUEST)], "expected /deny to act at once"
+    assert await bot.send(OWNER, f"/deny {GUEST}") == [texts("deny_unknown", user_id=GUEST)]
+    assert await bot.send(OWNER, f"/deny {OWNER}") == [texts("deny_owner")]
+    assert await bot.send(STRANGER, f"/deny {OWNER}") == [texts("owner_only")]
+    assert bot.store.owner() == OWNER
+
+
+async def test_the_owner_and_guests_stay_across_a_restart(
+    make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = make_bot()
+    code = code_from_log(first, caplog)
+    await first.send(OWNER, f"/pair {code}")
+    await first.send(OWNER, f"/allow {GUEST}")
+    first.store.close()
+
+    again = make_bot()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="butler_bot.pairing"):
+        again.pairing.start()
+    assert warnings_about(caplog, "/pair") == [], f"expected no new code once paired; saw {caplog.text}"
+    assert f"{OWNER} (owner), {GUEST} (guest)" in caplog.text, f"expected the start to name who is in: {caplog.text}"
+    for user_id in (OWNER, GUEST):
+        [help_text] = await again.send(user_id, "/help")
+        assert help_text.startswith("Just write to me"), f"expected {user_id} served after a restart; saw {help_text!r}"
+    assert await again.send(STRANGER, f"/pair {code}") == [texts("refusal_paired", user_id=STRANGER)]
+
+
+async def test_allowed_user_ids_stays_authoritative_over_pairing(
+    make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
+) -> None:
+    paired = make_bot()
+    code = code_from_log(paired, caplog)
+    await paired.send(OWNER, f"/pair {code}")
+    paired.store.close()
+
+    configured = make_bot(allowed_user_ids=(GUEST,))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="butler_bot.pairing"):
+        configured.pairing.start()
+    assert warnings_about(caplog, "/pair") == [] and "ALLOWED_USER_IDS" in caplog.text, caplog.text
+    assert await configured.send(OWNER, "/help") == [texts("refusal", user_id=OWNER)], (
+        "expected the paired owner refused while ALLOWED_USER_IDS names others"
+    )
+    for command in (f"/allow {OWNER}", f"/deny {OWNER}", f"/pair {code}"):
+        assert await configured.send(GUEST, command) == [texts("access_configured")], command
+    [answer] = await configured.send(STRANGER, f"/pair {code}")
+    assert answer == texts("refusal", user_id=STRANGER), f"expected a stranger's /pair refused; saw {answer!r}"
+
+
+# What the bot's container has in its environment; `make pair` must print none of it.
+CONTAINER_SECRETS = {
+    "TELEGRAM_BOT_TOKEN": "4242:s3cret-bot-token",
+    "MCP_AUTH_TOKEN": "s3cret-mcp-token-0123456789",
+    "LLM_API_KEY": "s3cret-llm-key",
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("waiting", "Send this to the bot in Telegram to become its owner: /pair "),
+        ("no store", "start the bot"),
+        ("configured", "Pairing is off: ALLOWED_USER_IDS is set"),
+        ("paired", f"Paired already: Telegram user {OWNER} owns the bot"),
+    ],
+)
+def test_the_make_pair_command_shows_the_code_or_says_why_there_is_none(
+    make_bot: Callable[..., PairingBot],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    state: str,
+    expected: str,
+) -> None:
+    bot = make_bot()
+    for name, value in CONTAINER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STORE_PATH", str(bot.store_path if state != "no store" else bot.store_path.with_suffix(".x")))
+    monkeypatch.setenv("ALLOWED_USER_IDS", "5" if state == "configured" else "")
+    code = code_from_log(bot, caplog)
+    if state == "paired":
+        bot.store.pair_owner(OWNER)
+    # The function `python -m butler_bot.pairing` runs (a process of its own would spend seconds importing aiogram).
+    try:
+        pairing.main()
+    except SystemExit as exc:
+        said = str(exc.code)
+    else:
+        said = "".join(capsys.readouterr())
+    assert expected in said, f"expected {expected!r}; saw {said!r}"
+    assert (code in said) is (state == "waiting"), f"expected the code shown only while it is waiting; saw {said!r}"
+    leaked = [name for name, value in CONTAINER_SECRETS.items() if value.split(":")[-1] in said]
+    assert not leaked, f"expected no secret but the code; saw {leaked} in {said!r}"
