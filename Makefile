@@ -35,7 +35,7 @@ APP_SERVICES := $(if $(LOCAL_MODEL),,mcp-server butler-bot)
 
 # The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
 # Exported rather than written on the command line, so make never prints a secret.
-DEV_TARGETS := dev dev-mcp dev-bot build rebuild config-check model model-or-warn down logs ps
+DEV_TARGETS := dev dev-mcp dev-bot build rebuild config-check model model-or-warn down logs ps pair
 $(DEV_TARGETS): export MCP_AUTH_TOKEN := $(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
@@ -118,6 +118,10 @@ logs: ## Follow the logs of every service
 .PHONY: ps
 ps: ## Show the services and their health
 	$(RUNNING) ps
+
+.PHONY: pair
+pair: ## Show the one-time code that makes you the bot's owner (with ALLOWED_USER_IDS empty): send it as /pair CODE
+	$(RUNNING) exec -T butler-bot python -m butler_bot.pairing || { echo "Is the bot running? (make ps)"; exit 1; }
 
 .PHONY: build
 build: ## Build every image (cached layers make it seconds when nothing changed)

@@ -10,7 +10,21 @@ import pytest
 
 from tests.e2e.stack import BASE_FILE, DEV_FILE, copy_worktree
 
-TARGETS = {"dev", "dev-mcp", "dev-bot", "up", "down", "logs", "ps", "build", "rebuild", "config-check", "model", "test"}
+TARGETS = {
+    "dev",
+    "dev-mcp",
+    "dev-bot",
+    "up",
+    "down",
+    "logs",
+    "ps",
+    "pair",
+    "build",
+    "rebuild",
+    "config-check",
+    "model",
+    "test",
+}
 SECRETS = {"MCP_AUTH_TOKEN": "s3cret-mcp", "TELEGRAM_BOT_TOKEN": "42:s3cret-bot", "LLM_API_KEY": "s3cret-llm-key"}
 WATCHED = ["MCP_AUTH_TOKEN", "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "ALLOWED_USER_IDS"]
 # Stands in for `docker compose` to record what make hands it: the arguments and the stack's variables.
@@ -82,7 +96,7 @@ def test_dev_with_a_token_talks_to_telegram_and_starts_no_emulator(tree: Path) -
 
 def test_make_never_prints_a_secret_from_env_file(tree: Path) -> None:
     (tree / ".env").write_text("".join(f"{name}={value}\n" for name, value in SECRETS.items()))
-    targets = ["dev", "up", "down", "logs", "ps", "build", "rebuild", "config-check", "model"]
+    targets = ["dev", "up", "down", "logs", "ps", "pair", "build", "rebuild", "config-check", "model"]
     for target in targets:
         result, calls = recorded_make(tree, target)
         printed = result.stdout + result.stderr
@@ -130,7 +144,7 @@ def test_ps_logs_down_act_on_the_running_stack_as_started(tree: Path, files: lis
     create = [*compose, "up", "--no-start", "--no-build", "--no-deps", "mcp-server"]
     subprocess.run(create, cwd=tree, env=clean_env(TELEGRAM_BOT_TOKEN="1:x", **env), check=True, capture_output=True)
     try:
-        for target in ("ps", "logs", "down"):
+        for target in ("ps", "logs", "pair", "down"):
             command = make(tree, "-n", target, **env).stdout
             assert (DEV_FILE in command) is dev, f"expected make {target} to use {files}; saw {command}"
         make(tree, "down", **env)
@@ -143,3 +157,11 @@ def test_ps_logs_down_act_on_the_running_stack_as_started(tree: Path, files: lis
         assert not left.strip(), f"expected make down to remove the stack's containers; left {left}"
     finally:
         subprocess.run([*compose, "down"], cwd=tree, env=clean_env(TELEGRAM_BOT_TOKEN="1:x", **env), check=False)
+
+
+def test_pair_reads_the_code_in_the_running_bot_container(tree: Path) -> None:
+    _, calls = recorded_make(tree, "pair")
+    exec_call = the_call(calls, "exec")
+    command = exec_call["args"][exec_call["args"].index("exec") :]
+    assert command == ["exec", "-T", "butler-bot", "python", "-m", "butler_bot.pairing"], exec_call
+    assert exec_call["env"]["MCP_AUTH_TOKEN"], f"expected the dev stand-ins, so compose can read the files: {exec_call}"
