@@ -12,6 +12,7 @@ from tests.mcp_server.test_delivery import *  # noqa: F403
 from tests.mcp_server.test_isolation import *  # noqa: F403
 from tests.mcp_server.test_notes import *  # noqa: F403
 from tests.mcp_server.test_reminders import *  # noqa: F403
+from tests.mcp_server.test_series import *  # noqa: F403
 from tests.mcp_server.test_tasks import *  # noqa: F403
 from tests.mcp_server.test_time_and_agenda import *  # noqa: F403
 
