@@ -23,7 +23,7 @@ EMULATOR_TOKEN = "123456:e2e-emulator-token"
 MCP_TOKEN = "e2e-" + secrets.token_hex(16)
 # Telegram users the bot serves in the tests; anyone else is a stranger. The load test plays LOAD_USERS.
 LOAD_USERS = tuple(range(5201, 5251))
-ALLOWED_USERS = (4242, *range(5101, 5111), *LOAD_USERS)
+ALLOWED_USERS = (4242, *range(5101, 5112), *LOAD_USERS)
 COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
 BOT_HEALTH = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090/health', timeout=3).read().decode())"
 
