@@ -82,6 +82,9 @@ async def reminder_pressed(
     if result is not None and result.changed and isinstance(callback.message, Message):
         # The note replaces the buttons: the message says what became of the reminder.
         await edit_pressed(callback, f"{callback.message.text}\n{answer}", None)
+    else:
+        # Stale: none of these buttons would do anything now.
+        await edit_pressed(callback, None, None)
 
 
 @router.callback_query(TaskButton.filter())
