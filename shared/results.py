@@ -57,6 +57,9 @@ class Agenda(BaseModel):
     due_today: list[Task] = Field(description="Open tasks due later today")
     reminders: list[Reminder] = Field(description="Reminders still to be sent today")
     more: bool = Field(description="A list was cut at the limit: call tasks_list or reminders_list for the rest")
+    daily_at: OptionalText = Field(
+        None, description="The agenda is also sent every day at this local time ('HH:MM'); null when it is not"
+    )
 
 
 class ClaimRequest(BaseModel):

@@ -29,7 +29,7 @@ GOOD_CALLS: dict[str, list[dict[str, Any]]] = {
     "reminders_cancel": [{"reminder_id": 4}],
     "time_now": [{}, {"timezone": "Asia/Tokyo"}],
     "time_set_timezone": [{"timezone": "Europe/Paris"}],
-    "agenda_today": [{}],
+    "agenda_today": [{}, {"daily_at": "08:00"}, {"daily_at": "off"}],
 }
 
 
