@@ -6,10 +6,12 @@ from typing import Any
 
 import httpx2
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import select, update
 
 from mcp_server.db import Database
-from mcp_server.models import Reminder
+from mcp_server.models import Base, Reminder
 from tests.mcp_server.conftest import UserFactory, UserSession
 from tests.mcp_server.test_delivery import bot, claim, report  # noqa: F401 (bot is a fixture)
 
@@ -239,3 +241,11 @@ async def test_a_rule_without_a_first_time_starts_after_now(as_user: UserFactory
             "reminders_create", text="x", after_minutes=5, at="2027-01-01T09:00", every="FREQ=WEEKLY"
         )
         assert "not both" in error, error
+
+
+async def test_the_migrations_build_the_tables_the_models_describe(db: Database) -> None:
+    async with db.engine.connect() as connection:
+        drift = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+    assert drift == [], f"expected migration 0003 to match mcp_server.models; alembic sees {drift}"
