@@ -18,7 +18,8 @@ class BotSettings(ServiceSettings):
     telegram_bot_token: SecretStr
     # The Bot API server's base URL: the official one, a self-hosted Bot API server or the dev emulator.
     telegram_api_url: str = "https://api.telegram.org"
-    # Telegram user ids that may use the bot; empty allows nobody. The environment takes "123,456".
+    # Telegram user ids that may use the bot (authoritative when set); empty: the owner pairs with the one-time
+    # code the bot logs (make pair shows it) and lets others in with /allow. The environment takes "123,456".
     allowed_user_ids: Annotated[tuple[int, ...], NoDecode] = ()
     allow_group_chats: bool = False
     refusal_cooldown_seconds: float = Field(60.0, ge=0)

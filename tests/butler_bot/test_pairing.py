@@ -1,10 +1,13 @@
 """Owner pairing through the real dispatcher, middlewares and handlers: the one-time code in the log, /pair,
-/allow and /deny, forwarded messages, the attempt limits, the store across restarts, and `make pair`'s command."""
+/allow and /deny, forwarded messages, the attempt limits, the store across restarts, and `make pair`'s command;
+then once through the Bot API emulator, for the updates' real JSON."""
 
+import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +34,10 @@ from butler_bot.settings import BotSettings
 from butler_bot.store import BotStore
 from butler_bot.texts import SHIPPED_TEXTS, TextBook
 from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
+from tests.e2e.emulator import client_post, new_token, running_emulator
+from tests.e2e.emulator import make_bot as emulator_bot
 
 OWNER, GUEST, STRANGER = 801, 802, 803
-REPO_ROOT = Path(__file__).resolve().parents[2]
 texts = TextBook(SHIPPED_TEXTS).texts("en")
 _ids = itertools.count(50_000)
 
@@ -90,11 +94,11 @@ def make_bot(make_settings: Callable[..., BotSettings]) -> Any:
         bot.store.close()
 
 
-def code_from_log(bot: PairingBot, caplog: pytest.LogCaptureFixture) -> str:
+def code_from_log(pairing: Pairing, caplog: pytest.LogCaptureFixture) -> str:
     """Start the bot's pairing as `main` does and read the code from its one warning, as its owner would."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="butler_bot.pairing"):
-        bot.pairing.start()
+        pairing.start()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "make pair" in warnings[0] and "ALLOWED_USER_IDS=<your id>" in warnings[0], (
         f"expected one warning naming make pair and the ALLOWED_USER_IDS way; saw {warnings}"
@@ -116,7 +120,7 @@ async def test_the_first_to_send_the_logged_code_becomes_the_owner_and_the_code_
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = make_bot()
-    code = code_from_log(bot, caplog)
+    code = code_from_log(bot.pairing, caplog)
     [refusal] = await bot.send(OWNER, "hello")
     assert "no owner yet" in refusal and "/pair" in refusal and str(OWNER) in refusal, refusal
     assert await bot.send(OWNER, f"/pair {code}", chat_id=-100, chat_type="group") == [], (
@@ -138,7 +142,7 @@ async def test_a_wrong_code_is_refused_and_the_right_one_works_however_it_is_typ
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = make_bot()
-    code = code_from_log(bot, caplog)
+    code = code_from_log(bot.pairing, caplog)
     wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
     assert await bot.send(OWNER, f"/pair {wrong}") == [texts("pair_wrong")]
     assert await bot.send(OWNER, "/pair") == [texts("pair_usage")]
@@ -152,7 +156,7 @@ async def test_guessing_is_limited_per_user_and_overall_and_each_limit_is_logged
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = make_bot()
-    code = code_from_log(bot, caplog)
+    code = code_from_log(bot.pairing, caplog)
     wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
     for _ in range(WRONG_CODES_PER_USER):
         assert await bot.send(STRANGER, f"/pair {wrong}") == [texts("pair_wrong")]
@@ -179,7 +183,7 @@ async def test_the_owner_lets_people_in_by_id_or_forward_and_takes_them_out(
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = make_bot()
-    await bot.send(OWNER, f"/pair {code_from_log(bot, caplog)}")
+    await bot.send(OWNER, f"/pair {code_from_log(bot.pairing, caplog)}")
     assert await bot.send(GUEST, "/help") == [texts("refusal_paired", user_id=GUEST)]
 
     assert await bot.send(OWNER, f"/allow {GUEST}") == [texts("allowed", name=GUEST, user_id=GUEST)]
@@ -212,7 +216,7 @@ async def test_the_owner_and_guests_stay_across_a_restart(
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     first = make_bot()
-    code = code_from_log(first, caplog)
+    code = code_from_log(first.pairing, caplog)
     await first.send(OWNER, f"/pair {code}")
     await first.send(OWNER, f"/allow {GUEST}")
     first.store.close()
@@ -233,7 +237,7 @@ async def test_allowed_user_ids_stays_authoritative_over_pairing(
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     paired = make_bot()
-    code = code_from_log(paired, caplog)
+    code = code_from_log(paired.pairing, caplog)
     await paired.send(OWNER, f"/pair {code}")
     paired.store.close()
 
@@ -281,7 +285,7 @@ def test_the_make_pair_command_shows_the_code_or_says_why_there_is_none(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("STORE_PATH", str(bot.store_path if state != "no store" else bot.store_path.with_suffix(".x")))
     monkeypatch.setenv("ALLOWED_USER_IDS", "5" if state == "configured" else "")
-    code = code_from_log(bot, caplog)
+    code = code_from_log(bot.pairing, caplog)
     if state == "paired":
         bot.store.pair_owner(OWNER)
     # The function `python -m butler_bot.pairing` runs (a process of its own would spend seconds importing aiogram).
@@ -295,3 +299,53 @@ def test_the_make_pair_command_shows_the_code_or_says_why_there_is_none(
     assert (code in said) is (state == "waiting"), f"expected the code shown only while it is waiting; saw {said!r}"
     leaked = [name for name, value in CONTAINER_SECRETS.items() if value.split(":")[-1] in said]
     assert not leaked, f"expected no secret but the code; saw {leaked} in {said!r}"
+
+
+@pytest.fixture(scope="module")
+def emulator_url() -> Iterator[str]:
+    with running_emulator() as url:
+        yield url
+
+
+async def replies(url: str, token: str, user_id: int, text: str, **fields: Any) -> list[str]:
+    """`user_id` writes to the bot in the emulator; the bot's answers, waiting up to a minute for the first."""
+    await client_post(url, "/sendMessage", {"token": token, "user_id": user_id, "text": text, **fields})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if found := await client_post(url, "/getUpdates", {"token": token, "chat_id": user_id}):
+            return [update["message"]["text"] for update in found]
+        await asyncio.sleep(0.2)
+    return []
+
+
+@pytest.mark.e2e
+async def test_pairing_and_a_forward_as_the_bot_api_delivers_them(
+    emulator_url: str, make_settings: Callable[..., BotSettings], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dispatcher polling the Bot API emulator: real updates, a forward_origin as Telegram's JSON has it."""
+    token = new_token()
+    settings = make_settings(allowed_user_ids=(), telegram_bot_token=token, telegram_api_url=emulator_url)
+    store = BotStore.open(settings.store_path, settings.history_turns)
+    release_routers()
+    dp = build_dispatcher(settings, store, TextBook(settings.texts_file), Backends(settings, store))
+    code = code_from_log(dp.workflow_data["pairing"], caplog)
+    bot = emulator_bot(emulator_url, token)
+    polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=2, handle_signals=False))
+    try:
+        assert await replies(emulator_url, token, OWNER, "/pair ZZZZ-ZZZ0") == [texts("pair_wrong")]
+        assert await replies(emulator_url, token, OWNER, f"/pair {code}") == [texts("paired")]
+        origin = {
+            "type": "user",
+            "date": int(time.time()),
+            "sender_user": {"id": GUEST, "is_bot": False, "first_name": "Ada"},
+        }
+        assert await replies(emulator_url, token, OWNER, "see you at eight", forward_origin=origin) == [
+            texts("allowed", name=f"Ada ({GUEST})", user_id=GUEST)
+        ]
+        [help_text] = await replies(emulator_url, token, GUEST, "/help")
+        assert help_text.startswith("Just write to me"), f"expected the forwarded sender served; saw {help_text!r}"
+    finally:
+        await asyncio.wait_for(dp.stop_polling(), timeout=15)
+        await asyncio.gather(polling, return_exceptions=True)
+        await bot.session.close()
+        store.close()
