@@ -49,7 +49,7 @@ async def main() -> None:
     store = BotStore.open(settings.store_path, settings.history_turns)
     textbook = TextBook(settings.texts_file)
     backends = Backends(settings, store)
-    reminders = ReminderDelivery(bot, settings, store, textbook)
+    reminders = ReminderDelivery(bot, settings, store, textbook, backends)
     dp = build_dispatcher(settings, store, textbook, backends)
     health_state = {"polling": False}
 

@@ -11,7 +11,7 @@ from butler_bot.texts import DEFAULT_LANGUAGE, LANGUAGES, TextBook
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("tasks", "today", "export", "tools", "reset", "help")
+COMMANDS = ("tasks", "today", "briefing", "export", "tools", "reset", "help")
 
 _background: set[asyncio.Task[None]] = set()
 

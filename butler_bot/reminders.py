@@ -39,6 +39,9 @@ from aiogram.exceptions import (
 from pydantic import TypeAdapter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from butler_bot.backends import Backends
+from butler_bot.briefing import briefing_text
+from butler_bot.core import ToolsUnavailable
 from butler_bot.keyboards import reminder_keyboard, send_with_buttons
 from butler_bot.replies import send_text
 from butler_bot.settings import BotSettings
@@ -102,11 +105,15 @@ class ServerUnreachable(Exception):
 
 
 class ReminderDelivery:
-    def __init__(self, bot: Bot, settings: BotSettings, store: BotStore, textbook: TextBook) -> None:
+    def __init__(
+        self, bot: Bot, settings: BotSettings, store: BotStore, textbook: TextBook, backends: Backends
+    ) -> None:
         self.bot = bot
         self.settings = settings
         self.store = store
         self.textbook = textbook
+        # The tools a briefing is written from.
+        self.backends = backends
         # False before the start, after the stop, and while a crashed loop waits to be restarted.
         self.alive = False
         self._stopping = asyncio.Event()
@@ -247,13 +254,16 @@ class ReminderDelivery:
         texts = self._texts(reminder.user_id)
         where = f"reminder {reminder.id} for user {reminder.user_id} (attempt {reminder.attempt})"
         try:
-            if reminder.late:
-                text = texts("reminder_late", text=reminder.text, due=when(reminder.due_at_local))
-            else:
-                text = texts("reminder", text=reminder.text)
-            # Done and the snoozes under the reminder.
-            buttons = reminder_keyboard(reminder.id, reminder.delivery_key, texts)
-            await send_with_buttons(self.bot, reminder.user_id, text, buttons)
+            text = await self._compose(reminder, texts)
+            # Done and the snoozes under a reminder; a briefing is read, not acted on.
+            keyboard = (
+                None if reminder.kind == "briefing" else reminder_keyboard(reminder.id, reminder.delivery_key, texts)
+            )
+            await send_with_buttons(self.bot, reminder.user_id, text, keyboard)
+        except ToolsUnavailable as exc:
+            then = "giving up" if reminder.final_attempt else "it is retried later"
+            log.warning("%s: cannot read the agenda for the briefing (%s); %s", where, exc, then)
+            return SendFailure(FailureKind.TRANSIENT, f"tools unavailable: {exc}"[:MAX_FAILURE_REASON])
         except Exception as exc:
             failure = classify(exc)
             self._log_failure(where, failure, reminder.final_attempt, exc)
@@ -263,6 +273,13 @@ class ReminderDelivery:
             log.warning("Telegram accepts reminders again, after %s failed send(s)", self._telegram_failures)
             self._telegram_failures = 0
         return None
+
+    async def _compose(self, reminder: DueReminder, texts: Texts) -> str:
+        if reminder.kind == "briefing":
+            return await briefing_text(self.backends, reminder.user_id, texts)
+        if reminder.late:
+            return texts("reminder_late", text=reminder.text, due=when(reminder.due_at_local))
+        return texts("reminder", text=reminder.text)
 
     def _log_failure(self, where: str, failure: SendFailure, final_attempt: bool, exc: Exception) -> None:
         if failure.kind is FailureKind.BUG:

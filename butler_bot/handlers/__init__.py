@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from butler_bot.handlers import buttons, chat, export, pairing, reset, start, tasks, tools
+from butler_bot.handlers import briefing, buttons, chat, export, pairing, reset, start, tasks, tools
 
 # Pairing first: a stranger's /pair (the one update they may send) must meet its own handler.
 routers: list[Router] = [
@@ -10,6 +10,7 @@ routers: list[Router] = [
     start.router,
     reset.router,
     tasks.router,
+    briefing.router,
     export.router,
     tools.router,
     buttons.router,

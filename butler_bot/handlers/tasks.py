@@ -29,6 +29,7 @@ async def answer_from_tool(
     name: str,
     view: Callable[[dict[str, Any], Texts], str],
     buttons: Callable[[dict[str, Any], Texts], InlineKeyboardMarkup | None] = lambda data, texts: None,
+    arguments: dict[str, Any] | None = None,
 ) -> None:
     """Call one tool as the user who wrote and send its result through `view` with `buttons` under it, or say the
     tools are down."""
@@ -36,7 +37,7 @@ async def answer_from_tool(
     user_id = message.from_user.id
     conversations = await backends.conversations()
     try:
-        result = await conversations.tools.call(user_id, name, {})
+        result = await conversations.tools.call(user_id, name, arguments or {})
     except ToolsUnavailable as exc:
         log.warning("%s for user %s: tools unavailable: %s", name, user_id, exc)
         result = None

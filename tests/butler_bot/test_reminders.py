@@ -27,6 +27,7 @@ from aiogram.methods import SendMessage
 from sqlalchemy import select, update
 from tenacity import AsyncRetrying, RetryCallState
 
+from butler_bot.backends import Backends
 from butler_bot.health import start_health_server
 from butler_bot.reminders import MAX_BACKOFF, FailureKind, ReminderDelivery, classify, outage_wait
 from butler_bot.settings import BotSettings
@@ -119,7 +120,7 @@ async def wait_for(done: Callable[[], Any], within: float, what: str) -> None:
 
 def make_delivery(settings: BotSettings, store: BotStore) -> tuple[ReminderDelivery, RecordingSession]:
     bot, session = recording_bot()
-    return ReminderDelivery(bot, settings, store, TextBook(settings.texts_file)), session
+    return ReminderDelivery(bot, settings, store, TextBook(settings.texts_file), Backends(settings, store)), session
 
 
 @pytest.fixture
