@@ -1,5 +1,6 @@
 """A weekday series end to end: set through the model's tool call, delivered by the real bot, and its next
-occurrence at 09:00 local on the other side of a DST change (Europe/Berlin, 2027-03-28)."""
+occurrence at 09:00 local on the other side of a DST change (Europe/Berlin, Sunday 2035-03-25: a year well
+ahead, so the dates stay in the future for as long as the test lives)."""
 
 import json
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ def test_a_weekday_series_keeps_09_00_local_across_the_dst_change(stack: Stack, 
                     "tool_calls": [
                         {
                             "name": "reminders_create",
-                            "arguments": {"text": "stand-up", "at": "2027-03-26T00:00", "every": WEEKDAYS_AT_9},
+                            "arguments": {"text": "stand-up", "at": "2035-03-23T00:00", "every": WEEKDAYS_AT_9},
                         }
                     ]
                 },
@@ -73,7 +74,7 @@ def test_a_weekday_series_keeps_09_00_local_across_the_dst_change(stack: Stack, 
     )
     assert person.ask("remind me every weekday at 9 to do the stand-up") == ["I will remind you every weekday at 9."]
     [created] = [json.loads(result) for result in tool_results(llm, "reminders_create")]
-    assert (created["due"], created["every"]) == ("2027-03-26T09:00:00+01:00", WEEKDAYS_AT_9), (
+    assert (created["due"], created["every"]) == ("2035-03-23T09:00:00+01:00", WEEKDAYS_AT_9), (
         f"expected the first occurrence on Friday 09:00 CET; the server answered {created}"
     )
 
@@ -90,10 +91,10 @@ def test_a_weekday_series_keeps_09_00_local_across_the_dst_change(stack: Stack, 
         return pending if pending and pending[0][:10] != now[:10] else None
 
     pending = wait_until(next_pending, 30, "the next occurrence after the ack")
-    assert [due[:19] for due in pending] == ["2027-03-29 07:00:00"], f"expected Monday 07:00 UTC; saw {pending}"
+    assert [due[:19] for due in pending] == ["2035-03-26 07:00:00"], f"expected Monday 07:00 UTC; saw {pending}"
     assert person.ask("what are my reminders?") == ["Here they are."]
     [listed] = [json.loads(result) for result in tool_results(llm, "reminders_list")]
     shown = [(r["due"], r["every"], r["series_id"]) for r in listed["reminders"]]
-    assert shown == [("2027-03-29T09:00:00+02:00", WEEKDAYS_AT_9, created["series_id"])], (
+    assert shown == [("2035-03-26T09:00:00+02:00", WEEKDAYS_AT_9, created["series_id"])], (
         f"expected the series' next occurrence at 09:00 CEST; the model was told {listed}"
     )

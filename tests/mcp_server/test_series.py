@@ -36,20 +36,20 @@ async def skip_through(user: UserSession, first: dict[str, Any], times: int) -> 
     ("every", "at", "expected"),
     [
         # Every weekday at 9, from a Friday.
-        (WEEKDAYS_AT_9, "2027-01-08T00:00", ["2027-01-08T09:00:00+01:00", "2027-01-11T09:00:00+01:00"]),
+        (WEEKDAYS_AT_9, "2035-01-05T00:00", ["2035-01-05T09:00:00+01:00", "2035-01-08T09:00:00+01:00"]),
         # Every 2 hours.
-        ("FREQ=HOURLY;INTERVAL=2", "2027-01-05T10:00", ["2027-01-05T10:00:00+01:00", "2027-01-05T12:00:00+01:00"]),
+        ("FREQ=HOURLY;INTERVAL=2", "2035-01-02T10:00", ["2035-01-02T10:00:00+01:00", "2035-01-02T12:00:00+01:00"]),
         # On the 1st of each month, across the spring DST change.
         (
             "FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=9;BYMINUTE=0",
-            "2027-02-15T00:00",
-            ["2027-03-01T09:00:00+01:00", "2027-04-01T09:00:00+02:00"],
+            "2035-02-15T00:00",
+            ["2035-03-01T09:00:00+01:00", "2035-04-01T09:00:00+02:00"],
         ),
         # Every Monday and Thursday at 18:30, from a Tuesday.
         (
             "FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=18;BYMINUTE=30",
-            "2027-01-05T00:00",
-            ["2027-01-07T18:30:00+01:00", "2027-01-11T18:30:00+01:00", "2027-01-14T18:30:00+01:00"],
+            "2035-01-02T00:00",
+            ["2035-01-04T18:30:00+01:00", "2035-01-08T18:30:00+01:00", "2035-01-11T18:30:00+01:00"],
         ),
     ],
 )
@@ -66,28 +66,29 @@ async def test_the_example_rules_give_their_occurrences(
 @pytest.mark.parametrize(
     ("every", "at", "expected"),
     [
-        # Spring forward (2027-03-28) and fall back (2027-10-31): 09:00 stays 09:00 local, the offset changes.
+        # Spring forward (Sunday 2035-03-25) and fall back (Sunday 2035-10-28): 09:00 stays 09:00 local, the
+        # offset changes. A year well ahead, so the dates stay in the future for as long as the test lives.
         (
             WEEKDAYS_AT_9,
-            "2027-03-25T00:00",
-            ["2027-03-25T09:00:00+01:00", "2027-03-26T09:00:00+01:00", "2027-03-29T09:00:00+02:00"],
+            "2035-03-22T00:00",
+            ["2035-03-22T09:00:00+01:00", "2035-03-23T09:00:00+01:00", "2035-03-26T09:00:00+02:00"],
         ),
         (
             WEEKDAYS_AT_9,
-            "2027-10-28T00:00",
-            ["2027-10-28T09:00:00+02:00", "2027-10-29T09:00:00+02:00", "2027-11-01T09:00:00+01:00"],
+            "2035-10-25T00:00",
+            ["2035-10-25T09:00:00+02:00", "2035-10-26T09:00:00+02:00", "2035-10-29T09:00:00+01:00"],
         ),
-        # 02:30 does not exist on 2027-03-28: that day's moves forward by the gap, the next is back at 02:30.
+        # 02:30 does not exist on 2035-03-25: that day's moves forward by the gap, the next is back at 02:30.
         (
             "FREQ=DAILY;BYHOUR=2;BYMINUTE=30",
-            "2027-03-27T00:00",
-            ["2027-03-27T02:30:00+01:00", "2027-03-28T03:30:00+02:00", "2027-03-29T02:30:00+02:00"],
+            "2035-03-24T00:00",
+            ["2035-03-24T02:30:00+01:00", "2035-03-25T03:30:00+02:00", "2035-03-26T02:30:00+02:00"],
         ),
-        # 02:30 happens twice on 2027-10-31: the first one (summer time).
+        # 02:30 happens twice on 2035-10-28: the first one (summer time).
         (
             "FREQ=DAILY;BYHOUR=2;BYMINUTE=30",
-            "2027-10-30T00:00",
-            ["2027-10-30T02:30:00+02:00", "2027-10-31T02:30:00+02:00", "2027-11-01T02:30:00+01:00"],
+            "2035-10-27T00:00",
+            ["2035-10-27T02:30:00+02:00", "2035-10-28T02:30:00+02:00", "2035-10-29T02:30:00+01:00"],
         ),
     ],
 )
@@ -122,14 +123,14 @@ async def test_delivering_an_occurrence_schedules_the_next_with_the_ack(
 ) -> None:
     async with as_user() as alice:
         await alice.call("time_set_timezone", timezone=BERLIN)
-        first = await alice.call("reminders_create", text="Plants", at="2027-01-08T00:00", every=WEEKDAYS_AT_9)
+        first = await alice.call("reminders_create", text="Plants", at="2035-01-05T00:00", every=WEEKDAYS_AT_9)
         await make_due(db, first["id"])
         claimed = [r for r in await claim(bot) if r["id"] == first["id"]]
         assert len(claimed) == 1 and claimed[0]["kind"] == "reminder", f"expected the occurrence claimed: {claimed}"
 
         assert (await report(bot, claimed[0], "ack")).status == "delivered"
         listed = (await alice.call("reminders_list"))["reminders"]
-        assert [(r["due"], r["series_id"]) for r in listed] == [("2027-01-11T09:00:00+01:00", first["series_id"])], (
+        assert [(r["due"], r["series_id"]) for r in listed] == [("2035-01-08T09:00:00+01:00", first["series_id"])], (
             f"expected the Monday after the delivered Friday occurrence pending at once, got {listed}"
         )
         # A repeated ack, or a snoozed occurrence delivered again, makes no second next occurrence.
@@ -154,18 +155,18 @@ async def test_a_failed_or_abandoned_occurrence_does_not_end_the_series(
 ) -> None:
     async with as_user() as alice:
         await alice.call("time_set_timezone", timezone=BERLIN)
-        first = await alice.call("reminders_create", text="Stretch", at="2027-01-08T00:00", every=WEEKDAYS_AT_9)
+        first = await alice.call("reminders_create", text="Stretch", at="2035-01-05T00:00", every=WEEKDAYS_AT_9)
         await make_due(db, first["id"])
         claimed = [r for r in await claim(bot) if r["id"] == first["id"]]
         assert (await report(bot, claimed[0], "fail", reason="chat not found")).status == "failed"
         second = (await alice.call("reminders_list"))["reminders"]
-        assert [r["due"] for r in second] == ["2027-01-11T09:00:00+01:00"], f"expected Monday next: {second}"
+        assert [r["due"] for r in second] == ["2035-01-08T09:00:00+01:00"], f"expected Monday next: {second}"
 
         # The bot claimed it again and again without reporting: the server gives up on it, and goes on.
         await make_due(db, second[0]["id"], attempts=100)
         assert second[0]["id"] not in [r["id"] for r in await claim(bot)], "expected the abandoned one not claimed"
         third = (await alice.call("reminders_list"))["reminders"]
-        assert [r["due"] for r in third] == ["2027-01-12T09:00:00+01:00"], f"expected Tuesday next: {third}"
+        assert [r["due"] for r in third] == ["2035-01-09T09:00:00+01:00"], f"expected Tuesday next: {third}"
         rows = await series_rows(db, first["series_id"])
         assert [status for _, status in rows] == ["failed", "failed", "pending"], rows
 
@@ -173,7 +174,7 @@ async def test_a_failed_or_abandoned_occurrence_does_not_end_the_series(
 async def test_pause_resume_and_stop_a_series(bot: httpx2.AsyncClient, db: Database, as_user: UserFactory) -> None:  # noqa: F811
     async with as_user() as alice:
         await alice.call("time_set_timezone", timezone=BERLIN)
-        first = await alice.call("reminders_create", text="Gym", at="2027-01-08T00:00", every=WEEKDAYS_AT_9)
+        first = await alice.call("reminders_create", text="Gym", at="2035-01-05T00:00", every=WEEKDAYS_AT_9)
         paused = await alice.call("reminders_cancel", reminder_id=first["id"], series="pause")
         assert (paused["id"], paused["status"]) == (first["id"], "paused"), paused
         listed = (await alice.call("reminders_list"))["reminders"]
@@ -204,7 +205,7 @@ async def test_pause_resume_and_stop_a_series(bot: httpx2.AsyncClient, db: Datab
 
 async def test_pausing_and_resuming_before_its_time_keeps_the_occurrence(as_user: UserFactory) -> None:
     async with as_user() as alice:
-        first = await alice.call("reminders_create", text="Call mum", at="2027-01-08T18:00", every="FREQ=WEEKLY")
+        first = await alice.call("reminders_create", text="Call mum", at="2035-01-05T18:00", every="FREQ=WEEKLY")
         await alice.call("reminders_cancel", reminder_id=first["id"], series="pause")
         resumed = await alice.call("reminders_cancel", reminder_id=first["id"], series="resume")
         assert {key: resumed[key] for key in first} == first, f"expected the same occurrence back: {resumed}"
@@ -238,7 +239,7 @@ async def test_a_rule_without_a_first_time_starts_after_now(as_user: UserFactory
         due = datetime.fromisoformat(first["due"])
         assert timedelta(minutes=119) <= due - before <= timedelta(hours=2), f"expected in two hours: {first}"
         error = await alice.fails(
-            "reminders_create", text="x", after_minutes=5, at="2027-01-01T09:00", every="FREQ=WEEKLY"
+            "reminders_create", text="x", after_minutes=5, at="2035-01-01T09:00", every="FREQ=WEEKLY"
         )
         assert "not both" in error, error
 
