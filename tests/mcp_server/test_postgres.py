@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests.mcp_server.conftest import POSTGRES_MISSING, POSTGRES_URL_VARIABLE, RunningServer, in_ci
+from tests.mcp_server.test_briefing import *  # noqa: F403
 from tests.mcp_server.test_delivery import *  # noqa: F403
 from tests.mcp_server.test_isolation import *  # noqa: F403
 from tests.mcp_server.test_notes import *  # noqa: F403
