@@ -50,6 +50,20 @@ async def test_briefing_is_shown_set_changed_and_stopped_without_the_model(
     assert standin.log == [], f"expected no model request, saw {len(standin.log)}"
 
 
+async def test_plain_words_set_the_briefing_through_the_agenda_tool(
+    make_bot: Callable[..., BotUnderTest],  # noqa: F811
+    standin: StandIn,
+) -> None:
+    call = {"name": "agenda_today", "arguments": {"daily_at": "08:00"}}
+    standin.script({"when": "every morning", "replies": [{"tool_calls": [call]}, {"content": "Done: every day at 8."}]})
+    bot = make_bot()
+    assert await bot.send(bot.owner, "send me my agenda every morning at 8") == ["Done: every day at 8."]
+    [tool_result] = [m["content"] for m in standin.log[-1]["messages"] if m["role"] == "tool"]
+    assert '"daily_at": "08:00"' in tool_result, f"expected the model to read the new setting back: {tool_result}"
+    [state] = await bot.send(bot.owner, "/briefing")
+    assert "every day at 08:00" in state, f"expected /briefing to show what the model set, saw {state!r}"
+
+
 async def test_a_time_that_does_not_parse_gets_a_clear_reply_and_no_tool_call(
     make_bot: Callable[..., BotUnderTest],  # noqa: F811
 ) -> None:
