@@ -14,6 +14,8 @@
 // a button the message has); answerCallbackQuery is kept and read with POST /getCallbackAnswers;
 // editMessageText and editMessageReplyMarkup change the stored message, whose buttons a client
 // reads with POST /getMessage (an edit that sends no reply_markup drops them, as in Telegram).
+// Replies: a user's /sendMessage with reply_to_message_id (a message of that chat, the user's own as
+// /getUpdatesHistory lists it, or the bot's) reaches the bot with reply_to_message, as Telegram nests it.
 // Files: sendDocument takes a multipart upload (or a file_id sent before); the message in the
 // user's updates carries `document`, and anyone with the token reads the file back as from
 // Telegram: getFile, then GET /file/bot<token>/<file_path>.
@@ -336,6 +338,20 @@ function findBotMessage(token, chatId, messageId) {
     && String(u.message.chat_id) === String(chatId) && String(u.messageId) === String(messageId));
 }
 
+// The message a user's reply answers, as Telegram nests it: one of that chat, the user's or the bot's, without
+// a reply_to_message of its own.
+function repliedMessage(token, chatId, messageId) {
+  const own = tg.storage.userMessages.find((u) => u.botToken === token && u.message
+    && String(u.message.chat.id) === String(chatId) && String(u.messageId) === String(messageId));
+  if (own) {
+    const { reply_to_message: _nested, ...message } = formatUpdate(own).message;
+    return message;
+  }
+  const bots = findBotMessage(token, chatId, messageId);
+  if (bots) return messageResult(token, bots);
+  throw badRequest('message to be replied not found');
+}
+
 function pendingUpdates(token, limit) {
   return tg.storage.userMessages
     .filter((u) => u.botToken === token && !u.confirmed)
@@ -596,6 +612,10 @@ function userMessage(body) {
     : { id: chatId, type: 'private', first_name: from.first_name, username: from.username };
   const message = { ...body, botToken: token, from, chat, date: Number(body.date) || Math.floor(Date.now() / 1000) };
   HELPER_FIELDS.forEach((field) => delete message[field]);
+  if (body.reply_to_message_id !== undefined) {
+    message.reply_to_message = repliedMessage(token, chat.id, body.reply_to_message_id);
+    delete message.reply_to_message_id;
+  }
   const text = message.text === undefined ? undefined : String(message.text);
   if (text !== undefined) message.text = text;
   if (message.entities) message.entities = parseJsonField(message.entities, 'entities');
