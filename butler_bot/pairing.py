@@ -1,6 +1,7 @@
 """Owner pairing: with ALLOWED_USER_IDS empty, the first person to send the bot its one-time code becomes the
-owner, who then lets others in (/allow, or a forwarded message) and out (/deny). The list lives in the bot's
-store on its volume; ALLOWED_USER_IDS, when set, stays authoritative and pairing is off.
+owner, who then lets others in (/allow) and out (/deny), by id or by replying to a message of theirs forwarded
+to the bot. The list lives in the bot's store on its volume; ALLOWED_USER_IDS, when set, stays authoritative and
+pairing is off.
 
 `python -m butler_bot.pairing` (`make pair`, in the bot's container) prints the code the bot waits for.
 """
@@ -182,7 +183,7 @@ def main() -> None:
     if owner is not None:
         print(
             f"Paired already: Telegram user {owner} owns the bot. "
-            "They let others in with /allow <id> or by forwarding a message from them."
+            "They let others in with /allow <id>, or by forwarding the bot a message from them and replying /allow."
         )
     elif code is None:
         sys.exit("No pairing code yet: the bot makes one when it starts. Is it running (make ps)?")

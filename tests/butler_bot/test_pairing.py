@@ -1,13 +1,14 @@
 """Owner pairing through the real dispatcher, middlewares and handlers: the one-time code in the log, /pair,
-/allow and /deny, forwarded messages, the attempt limits, the store across restarts, and `make pair`'s command;
-then once through the Bot API emulator, for the updates' real JSON."""
+/allow and /deny by id or as a reply to a forwarded message, a forward alone going to the model, the attempt
+limits, the store across restarts, and `make pair`'s command; then once through the Bot API emulator, for the
+updates' real JSON."""
 
 import asyncio
 import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,9 +34,11 @@ from butler_bot.pairing import WRONG_CODES_OVERALL, WRONG_CODES_PER_USER, Pairin
 from butler_bot.settings import BotSettings
 from butler_bot.store import BotStore
 from butler_bot.texts import SHIPPED_TEXTS, TextBook
+from tests.butler_bot.conftest import StandIn
 from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
 from tests.e2e.emulator import client_post, new_token, running_emulator
 from tests.e2e.emulator import make_bot as emulator_bot
+from tests.mcp_server.conftest import TOKEN, RunningServer
 
 OWNER, GUEST, STRANGER = 801, 802, 803
 texts = TextBook(SHIPPED_TEXTS).texts("en")
@@ -51,22 +54,17 @@ class PairingBot:
     pairing: Pairing
     store_path: Path
 
-    async def send(self, user_id: int, text: str, **kwargs: Any) -> list[str]:
-        """Deliver one message and return the texts the bot sent in answer."""
-        return await self.feed(text_update(user_id, text, **kwargs))
+    async def send(self, user_id: int, text: str, reply_to: Message | None = None, **kwargs: Any) -> list[str]:
+        """Deliver one message (a reply to `reply_to`, if given) and return the texts the bot sent in answer."""
+        update = text_update(user_id, text, **kwargs)
+        if reply_to is not None:
+            assert update.message is not None
+            update = update.model_copy(
+                update={"message": update.message.model_copy(update={"reply_to_message": reply_to})}
+            )
+        return await self.feed(update)
 
-    async def forward(self, user_id: int, origin: MessageOrigin) -> list[str]:
-        """`user_id` forwards the bot a message that came from `origin`."""
-        chat = Chat(id=user_id, type="private")
-        sender = User(id=user_id, is_bot=False, first_name=f"User{user_id}", language_code="en")
-        message = Message(
-            message_id=next(_ids),
-            date=datetime.now(UTC),
-            chat=chat,
-            from_user=sender,
-            text="see you at eight",
-            forward_origin=origin,
-        )
+    async def forward(self, message: Message) -> list[str]:
         return await self.feed(Update(update_id=next(_ids), message=message))
 
     async def feed(self, update: Update) -> list[str]:
@@ -75,8 +73,21 @@ class PairingBot:
         return [call.text for call in self.session.sent()[before:]]
 
 
+def forwarded(user_id: int, origin: MessageOrigin, text: str = "see you at eight") -> Message:
+    """The message `user_id` sends the bot by forwarding one that came from `origin`."""
+    sender = User(id=user_id, is_bot=False, first_name=f"User{user_id}", language_code="en")
+    return Message(
+        message_id=next(_ids),
+        date=datetime.now(UTC),
+        chat=Chat(id=user_id, type="private"),
+        from_user=sender,
+        text=text,
+        forward_origin=origin,
+    )
+
+
 @pytest.fixture
-def make_bot(make_settings: Callable[..., BotSettings]) -> Any:
+async def make_bot(make_settings: Callable[..., BotSettings]) -> AsyncIterator[Callable[..., PairingBot]]:
     """A bot on the test's store file; each call is a fresh start on the same file, as after a restart."""
     made: list[PairingBot] = []
 
@@ -91,6 +102,7 @@ def make_bot(make_settings: Callable[..., BotSettings]) -> Any:
 
     yield build
     for bot in made:
+        await bot.dp.workflow_data["backends"].close()
         bot.store.close()
 
 
@@ -108,8 +120,8 @@ def code_from_log(pairing: Pairing, caplog: pytest.LogCaptureFixture) -> str:
     return found.group(1)
 
 
-def user(user_id: int, name: str) -> MessageOriginUser:
-    return MessageOriginUser(date=datetime.now(UTC), sender_user=User(id=user_id, is_bot=False, first_name=name))
+def user(user_id: int, name: str, *, is_bot: bool = False) -> MessageOriginUser:
+    return MessageOriginUser(date=datetime.now(UTC), sender_user=User(id=user_id, is_bot=is_bot, first_name=name))
 
 
 def warnings_about(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
@@ -179,7 +191,7 @@ async def test_guessing_is_limited_per_user_and_overall_and_each_limit_is_logged
     assert bot.store.pairing_code() == code, "expected the code to stay valid for its owner"
 
 
-async def test_the_owner_lets_people_in_by_id_or_forward_and_takes_them_out(
+async def test_the_owner_lets_people_in_and_out_by_id_or_by_a_reply_to_their_forward(
     make_bot: Callable[..., PairingBot], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = make_bot()
@@ -193,23 +205,53 @@ async def test_the_owner_lets_people_in_by_id_or_forward_and_takes_them_out(
     assert await bot.send(GUEST, f"/allow {STRANGER}") == [texts("owner_only")], "expected only the owner to allow"
     assert await bot.send(OWNER, "/allow @someone") == [texts("allow_usage")]
 
-    assert await bot.forward(OWNER, user(STRANGER, "Ada")) == [
+    from_ada = forwarded(OWNER, user(STRANGER, "Ada"))
+    assert await bot.send(OWNER, "/allow", reply_to=from_ada) == [
         texts("allowed", name=f"Ada ({STRANGER})", user_id=STRANGER)
     ]
     [help_text] = await bot.send(STRANGER, "/help")
-    assert help_text.startswith("Just write to me"), f"expected the forwarded sender let in; saw {help_text!r}"
-    hidden = MessageOriginHiddenUser(date=datetime.now(UTC), sender_user_name="Bob")
-    assert await bot.forward(OWNER, hidden) == [texts("allow_hidden", name="Bob")]
+    assert help_text.startswith("Just write to me"), f"expected the forward's author let in; saw {help_text!r}"
+    assert await bot.send(STRANGER, f"/deny {OWNER}") == [texts("owner_only")], "expected only the owner to deny"
+    hidden = forwarded(OWNER, MessageOriginHiddenUser(date=datetime.now(UTC), sender_user_name="Bob"))
+    assert await bot.send(OWNER, "/allow", reply_to=hidden) == [texts("allow_hidden", name="Bob", command="/allow")]
     channel = MessageOriginChannel(date=datetime.now(UTC), chat=Chat(id=-1001, type="channel"), message_id=5)
-    assert await bot.forward(OWNER, channel) == [texts("allow_not_a_person")]
-    assert set(bot.store.allowed_users()) == {OWNER, GUEST, STRANGER}, "expected no one let in by those forwards"
+    assert await bot.send(OWNER, "/allow", reply_to=forwarded(OWNER, channel)) == [
+        texts("allow_not_a_person", command="/allow")
+    ]
+    from_a_bot = forwarded(OWNER, user(STRANGER + 100, "Spambot", is_bot=True))
+    assert await bot.send(OWNER, "/allow", reply_to=from_a_bot) == [texts("allow_bot")]
+    not_a_forward = text_update(OWNER, "see you at eight").message
+    assert await bot.send(OWNER, "/allow", reply_to=not_a_forward) == [texts("allow_usage")]
+    assert set(bot.store.allowed_users()) == {OWNER, GUEST, STRANGER}, "expected no one let in by those replies"
 
-    assert await bot.send(OWNER, f"/deny {GUEST}") == [texts("denied", user_id=GUEST)]
+    assert await bot.send(OWNER, f"/deny {GUEST}") == [texts("denied", name=GUEST)]
     assert await bot.send(GUEST, "/help") == [texts("refusal_paired", user_id=GUEST)], "expected /deny to act at once"
-    assert await bot.send(OWNER, f"/deny {GUEST}") == [texts("deny_unknown", user_id=GUEST)]
+    assert await bot.send(OWNER, f"/deny {GUEST}") == [texts("deny_unknown", name=GUEST)]
+    assert await bot.send(OWNER, "/deny @ada", reply_to=from_ada) == [texts("deny_usage")], (
+        "expected words that are no id to get the usage, not to act on the forward replied to"
+    )
+    assert await bot.send(OWNER, "/deny", reply_to=hidden) == [texts("allow_hidden", name="Bob", command="/deny")]
+    assert await bot.send(OWNER, "/deny", reply_to=from_ada) == [texts("denied", name=f"Ada ({STRANGER})")]
+    assert await bot.send(STRANGER, "/help") == [texts("refusal_paired", user_id=STRANGER)]
     assert await bot.send(OWNER, f"/deny {OWNER}") == [texts("deny_owner")]
-    assert await bot.send(STRANGER, f"/deny {OWNER}") == [texts("owner_only")]
     assert bot.store.owner() == OWNER
+
+
+async def test_the_owners_forward_is_a_message_to_the_model_and_lets_nobody_in(
+    make_bot: Callable[..., PairingBot],
+    standin: StandIn,
+    mcp_server: RunningServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = make_bot(llm_base_url=standin.url, mcp_url=mcp_server.mcp_url, mcp_auth_token=TOKEN)
+    await bot.send(OWNER, f"/pair {code_from_log(bot.pairing, caplog)}")
+    request = "add this to my tasks: the plumber comes at eight"
+    answers = await bot.forward(forwarded(OWNER, user(STRANGER, "Ada"), text=request))
+    asked = standin.log[-1]["messages"][-1]["content"] if standin.log else None
+    assert asked is not None and request in asked, f"expected the model asked {request!r}; it was asked {asked!r}"
+    assert answers and answers[-1].endswith(request), f"expected the model's answer to the forward; saw {answers}"
+    assert set(bot.store.allowed_users()) == {OWNER}, "expected a forward alone to let nobody in"
+    assert await bot.send(STRANGER, "/help") == [texts("refusal_paired", user_id=STRANGER)]
 
 
 async def test_the_owner_and_guests_stay_across_a_restart(
@@ -318,16 +360,41 @@ async def replies(url: str, token: str, user_id: int, text: str, **fields: Any) 
     return []
 
 
+async def forwarded_message_id(url: str, token: str, user_id: int) -> int:
+    """The id of the newest message `user_id` forwarded to the bot, from the emulator's history, to reply to it."""
+    history = await client_post(url, "/getUpdatesHistory", {"token": token})
+    ids = [
+        item["messageId"]
+        for item in history
+        if item["message"].get("forward_origin") and item["message"].get("from", {}).get("id") == user_id
+    ]
+    assert ids, f"expected a forward from {user_id} in the emulator's history; saw {history}"
+    return ids[-1]
+
+
 @pytest.mark.e2e
-async def test_pairing_and_a_forward_as_the_bot_api_delivers_them(
-    emulator_url: str, make_settings: Callable[..., BotSettings], caplog: pytest.LogCaptureFixture
+async def test_pairing_a_forward_and_a_reply_to_it_as_the_bot_api_delivers_them(
+    emulator_url: str,
+    make_settings: Callable[..., BotSettings],
+    standin: StandIn,
+    mcp_server: RunningServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The dispatcher polling the Bot API emulator: real updates, a forward_origin as Telegram's JSON has it."""
+    """The dispatcher polling the Bot API emulator: real updates, a forward_origin and a reply_to_message as
+    Telegram's JSON has them."""
     token = new_token()
-    settings = make_settings(allowed_user_ids=(), telegram_bot_token=token, telegram_api_url=emulator_url)
+    settings = make_settings(
+        allowed_user_ids=(),
+        telegram_bot_token=token,
+        telegram_api_url=emulator_url,
+        llm_base_url=standin.url,
+        mcp_url=mcp_server.mcp_url,
+        mcp_auth_token=TOKEN,
+    )
     store = BotStore.open(settings.store_path, settings.history_turns)
     release_routers()
-    dp = build_dispatcher(settings, store, TextBook(settings.texts_file), Backends(settings, store))
+    backends = Backends(settings, store)
+    dp = build_dispatcher(settings, store, TextBook(settings.texts_file), backends)
     code = code_from_log(dp.workflow_data["pairing"], caplog)
     bot = emulator_bot(emulator_url, token)
     polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=2, handle_signals=False))
@@ -339,13 +406,22 @@ async def test_pairing_and_a_forward_as_the_bot_api_delivers_them(
             "date": int(time.time()),
             "sender_user": {"id": GUEST, "is_bot": False, "first_name": "Ada"},
         }
-        assert await replies(emulator_url, token, OWNER, "see you at eight", forward_origin=origin) == [
+        answers = await replies(emulator_url, token, OWNER, "see you at eight", forward_origin=origin)
+        assert answers and answers[-1].endswith("see you at eight"), f"expected the model's answer; saw {answers}"
+        [refusal] = await replies(emulator_url, token, GUEST, "/help")
+        assert refusal == texts("refusal_paired", user_id=GUEST), (
+            f"expected a forward to let nobody in; saw {refusal!r}"
+        )
+
+        forward_id = await forwarded_message_id(emulator_url, token, OWNER)
+        assert await replies(emulator_url, token, OWNER, "/allow", reply_to_message_id=forward_id) == [
             texts("allowed", name=f"Ada ({GUEST})", user_id=GUEST)
         ]
         [help_text] = await replies(emulator_url, token, GUEST, "/help")
-        assert help_text.startswith("Just write to me"), f"expected the forwarded sender served; saw {help_text!r}"
+        assert help_text.startswith("Just write to me"), f"expected the forward's author served; saw {help_text!r}"
     finally:
         await asyncio.wait_for(dp.stop_polling(), timeout=15)
         await asyncio.gather(polling, return_exceptions=True)
         await bot.session.close()
+        await backends.close()
         store.close()
