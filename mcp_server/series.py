@@ -215,3 +215,27 @@ async def resume_series(session: AsyncSession, series: models.ReminderSeries) ->
     )
     if latest is not None:
         await schedule_next(session, latest)
+
+
+async def follow_timezone(session: AsyncSession, user_id: int, old: ZoneInfo, new: ZoneInfo) -> None:
+    """After the user moved: their series' coming occurrences keep their wall-clock time in the new zone.
+
+    A snoozed occurrence keeps its instant. One whose time has passed in the new zone moves to the next time.
+    """
+    rows = await session.scalars(
+        select(models.Reminder).where(
+            models.Reminder.user_id == user_id,
+            models.Reminder.status.in_(AHEAD),
+            models.Reminder.occurrence.is_not(None),
+        )
+    )
+    now_local = as_local(utcnow(), new)
+    for reminder in rows.all():
+        series = reminder.series
+        if series is None or reminder.occurrence is None or reminder.due_at != as_instant(reminder.occurrence, old):
+            continue
+        local: datetime | None = reminder.occurrence
+        if local <= now_local:
+            local = await next_occurrence(parse_rule(series.rule, series.start), now_local)
+        if local is not None:
+            reminder.occurrence, reminder.due_at = local, as_instant(local, new)

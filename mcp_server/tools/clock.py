@@ -7,6 +7,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_server.models import utcnow
+from mcp_server.series import follow_timezone
 from mcp_server.times import local_iso, resolve_timezone
 from mcp_server.tools.common import ToolDeps, text_param
 from mcp_server.tools.tasks import realign_whole_day_tasks
@@ -43,7 +44,9 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         """Set the user's timezone to where they live now."""
         zone = resolve_timezone(timezone)
         async with deps.db.session() as session:
+            before = await deps.zone(session, user_id)
             await deps.timezones.save(session, user_id, zone)
             await realign_whole_day_tasks(session, user_id, zone)
+            await follow_timezone(session, user_id, before, zone)
         deps.timezones.remember(user_id, zone)
         return current_time(utcnow(), timezone)

@@ -250,3 +250,31 @@ async def test_the_migrations_build_the_tables_the_models_describe(db: Database)
             lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
         )
     assert drift == [], f"expected migration 0003 to match mcp_server.models; alembic sees {drift}"
+
+
+async def test_after_a_move_the_series_keeps_its_local_time_and_a_snooze_its_instant(
+    bot: httpx2.AsyncClient,  # noqa: F811
+    db: Database,
+    as_user: UserFactory,
+) -> None:
+    async with as_user() as alice:
+        await alice.call("time_set_timezone", timezone=BERLIN)
+        daily = await alice.call("reminders_create", text="Vitamins", at="2035-01-05T09:00", every="FREQ=DAILY")
+        snoozed = await alice.call("reminders_create", text="Yoga", at="2035-01-05T00:00", every=WEEKDAYS_AT_9)
+        await make_due(db, snoozed["id"])
+        [claimed] = [r for r in await claim(bot) if r["id"] == snoozed["id"]]
+        await report(bot, claimed, "ack")
+        pressed = await bot.post(
+            f"/internal/reminders/{claimed['delivery_key']}/snooze",
+            json={"user_id": alice.user_id, "reminder_id": snoozed["id"], "snooze": "1h"},
+        )
+        before = (await alice.call("reminders_list"))["reminders"]
+        await alice.call("time_set_timezone", timezone="America/New_York")
+        after = {r["id"]: r["due"] for r in (await alice.call("reminders_list"))["reminders"]}
+    assert pressed.status_code == 200, pressed.text
+    assert after[daily["id"]] == "2035-01-05T09:00:00-05:00", f"expected 09:00 in New York now: {after}"
+    next_yoga = next(r for r in before if r["series_id"] == snoozed["series_id"] and r["id"] != snoozed["id"])
+    assert after[next_yoga["id"]] == "2035-01-08T09:00:00-05:00", f"expected Monday 09:00 New York: {after}"
+    moved = datetime.fromisoformat(after[snoozed["id"]])
+    kept = datetime.fromisoformat(next(r["due"] for r in before if r["id"] == snoozed["id"]))
+    assert moved == kept, f"expected the snoozed occurrence at the same instant, {kept}; saw {moved}"
