@@ -35,7 +35,7 @@ APP_SERVICES := $(if $(LOCAL_MODEL),,mcp-server butler-bot)
 
 # The dev stack needs no .env: safe local stand-ins for what production requires (production refuses them).
 # Exported rather than written on the command line, so make never prints a secret.
-DEV_TARGETS := dev dev-mcp dev-bot build rebuild config-check model model-or-warn down logs ps pair
+DEV_TARGETS := dev dev-mcp dev-bot build rebuild config-check model model-or-warn down logs ps pair backup restore
 $(DEV_TARGETS): export MCP_AUTH_TOKEN := $(or $(MCP_AUTH_TOKEN),dev-only-mcp-token)
 ifeq ($(strip $(TELEGRAM_BOT_TOKEN)),)
 EMULATOR := telegram-emulator
@@ -122,6 +122,28 @@ ps: ## Show the services and their health
 .PHONY: pair
 pair: ## Show the one-time code that makes you the bot's owner (with ALLOWED_USER_IDS empty): send it as /pair CODE
 	$(RUNNING) exec -T butler-bot python -m butler_bot.pairing || { echo "Is the bot running? (make ps)"; exit 1; }
+
+.PHONY: backup
+backup: ## Snapshot the running stack's data (MCP database, bot store) into backups/butler-<UTC time>.tar.gz
+	@mkdir -p backups
+	@# umask 077: the archive holds everyone's tasks and chats; a failed step leaves no partial archive behind.
+	@umask 077; name=backups/butler-$$(date -u +%Y%m%dT%H%M%SZ).tar.gz; \
+	  $(RUNNING) exec -T butler-bot python -m butler_bot.backup snapshot > "$$name.bot-store" \
+	  && $(RUNNING) exec -T mcp-server python -m mcp_server.backup create < "$$name.bot-store" > "$$name.partial" \
+	  && mv "$$name.partial" "$$name"; status=$$?; rm -f "$$name.bot-store" "$$name.partial"; \
+	  if [ $$status -eq 0 ]; then echo "backup written: $$name"; else echo "no backup written (is the stack running? make ps)"; fi; \
+	  exit $$status
+
+.PHONY: restore
+restore: ## Put a backup back (mcp-server and butler-bot stop meanwhile): make restore FILE=backups/butler-….tar.gz
+	@test -f "$(FILE)" || { echo "usage: make restore FILE=backups/butler-<UTC time>.tar.gz"; exit 2; }
+	@# Checked before anything stops: a truncated or altered archive changes nothing.
+	$(RUNNING) run --rm --no-deps -T mcp-server python -m mcp_server.backup verify < "$(FILE)"
+	$(RUNNING) stop butler-bot mcp-server
+	$(RUNNING) run --rm --no-deps -T mcp-server python -m mcp_server.backup restore < "$(FILE)"
+	$(RUNNING) run --rm --no-deps -T butler-bot python -m butler_bot.backup restore < "$(FILE)"
+	@# The MCP server's migrations bring a backup from an older release forward as it starts.
+	$(RUNNING) start mcp-server butler-bot
 
 .PHONY: build
 build: ## Build every image (cached layers make it seconds when nothing changed)
