@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Self
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
 from shared.version import VERSION
 
@@ -54,6 +54,13 @@ class Manifest(BaseModel):
     # The MCP database's alembic revision: a restore refuses one its migrations do not know (a newer release).
     schema_revision: str | None
     files: list[ArchivedFile]
+
+    @model_validator(mode="after")
+    def holds_both_services_data(self) -> Self:
+        expected = {MCP_SQLITE if self.mcp_database == "sqlite" else MCP_PGDUMP, BOT_STORE}
+        if sorted(entry.path for entry in self.files) != sorted(expected):
+            raise ValueError(f"expected the files {', '.join(sorted(expected))}, each once")
+        return self
 
     def file(self, path: str) -> ArchivedFile | None:
         return next((entry for entry in self.files if entry.path == path), None)
@@ -158,8 +165,8 @@ def unpack_archive(stream: BinaryIO, into: Path) -> Manifest:
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise BackupError(f"the archive is truncated or damaged ({exc})") from None
     except OSError as exc:
-        # gzip.BadGzipFile is an OSError: the file is not a gzip stream at all.
-        raise BackupError(f"the archive cannot be read as a Butler backup (a .tar.gz): {exc}") from None
+        # gzip.BadGzipFile is an OSError (not a gzip stream at all), and so is a full /tmp.
+        raise BackupError(f"the archive cannot be read or unpacked: {exc}") from None
     if manifest is None:
         raise BackupError("the archive is empty: it is not a Butler backup")
     if missing := [entry.path for entry in manifest.files if entry.path not in seen]:

@@ -2,6 +2,8 @@
 
 import gzip
 import io
+import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -206,3 +208,14 @@ def test_installing_drops_the_old_write_ahead_log_so_it_cannot_be_replayed(tmp_p
     with closing(sqlite3.connect(target)) as db:
         bodies = [row[0] for row in db.execute("SELECT body FROM rows")]
     assert bodies == ["restored"], f"expected only the restored row, saw {len(bodies)} rows: {bodies[:3]}"
+
+
+def test_a_manifest_without_one_service_s_data_is_refused(archive: bytes, tmp_path: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as original:
+        extracted = original.extractfile(MANIFEST)
+        assert extracted is not None
+        manifest = json.loads(extracted.read())
+    manifest["files"] = [entry for entry in manifest["files"] if entry["path"] == BOT_STORE]
+    only_the_bot = rebuilt(archive, {MANIFEST: json.dumps(manifest).encode()})
+    with pytest.raises(BackupError, match=re.escape(f"expected the files {BOT_STORE}, {MCP_SQLITE}")):
+        unpack_archive(io.BytesIO(only_the_bot), tmp_path / "unpacked")
