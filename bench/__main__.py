@@ -118,7 +118,8 @@ def main() -> None:
         )
     if args.note:
         lines.append(f"- Note: {args.note}")
-    lines.append("- Each section: " + "; ".join(contention) + ".")
+    if contention:
+        lines.append("- Each section: " + "; ".join(contention) + ".")
     lines += ["", markdown_table(rows), ""]
     if talk is not None:
         bound = f"{talk.max_tokens} tokens (set for this run)" if talk.max_tokens else "the bot's default"
