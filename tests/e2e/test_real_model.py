@@ -78,10 +78,11 @@ def a_whole_run(system_prompt: str, tools: list[dict[str, Any]]) -> list[list[di
 
 def agenda_call_started(system_prompt: str) -> list[dict[str, Any]]:
     """A request whose assistant prefill starts a call of agenda_today in Mistral's markup."""
+    # With its arguments opened empty: its one parameter, daily_at, would set the briefing, not read the agenda.
     return [
         {"role": "system", "content": system_prompt},
         {"role": "user", "content": "What is on my agenda today?"},
-        {"role": "assistant", "content": '[TOOL_CALLS] [{"name": "agenda_today", "arguments": '},
+        {"role": "assistant", "content": '[TOOL_CALLS] [{"name": "agenda_today", "arguments": {}'},
     ]
 
 
