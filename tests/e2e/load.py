@@ -22,10 +22,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.llm_standin.client import LlmStandIn
-from tests.e2e.stack import COMPOSE_FLAVOURS, EMULATOR_TOKEN, MCP_TOKEN, Stack, compose_available, copy_worktree
+from tests.e2e.stack import EMULATOR_TOKEN, MCP_TOKEN, WITHOUT_MODEL, Stack, stack_of_its_own
 
-# The model is not used here: mistral is left out, so the two cores serve the bot, the MCP server and the emulator.
-SERVICES = ("mcp-server", "butler-bot", "telegram-emulator", "llm-standin")
+# The containers whose memory is measured: the model is not used here.
+SERVICES = WITHOUT_MODEL
 # Each message costs two model requests and one MCP tool call, as a simple real request does.
 ONE_TOOL_CALL = {
     "when": "",
@@ -53,17 +53,9 @@ class ProductionTimeoutStack(Stack):
 @contextmanager
 def load_stack(workdir: Path) -> Iterator[Stack]:
     """Its own Compose v2 stack from a copy of the repo in `workdir`, so peak memory is this load's alone."""
-    command = COMPOSE_FLAVOURS["compose-v2"]
-    assert compose_available(command), f"expected `{' '.join(command)}` to be installed (see .ci/run)"
-    running = ProductionTimeoutStack(workdir=copy_worktree(workdir), compose=command)
-    running.run("build", "mcp-server", "butler-bot", "telegram-emulator", timeout=1800)
-    try:
-        running.run("up", "-d", *SERVICES)
-        running.wait_healthy(*SERVICES)
+    with stack_of_its_own(workdir, ProductionTimeoutStack) as running:
         LlmStandIn(f"http://127.0.0.1:{running.llm_standin_port}").script(ONE_TOOL_CALL)
         yield running
-    finally:
-        running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -7,7 +7,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,8 @@ MCP_TOKEN = "e2e-" + secrets.token_hex(16)
 LOAD_USERS = tuple(range(5201, 5251))
 ALLOWED_USERS = (4242, *range(5101, 5112), *LOAD_USERS)
 COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
+# A stack without the model: the two cores serve the bot, the MCP server and the emulator.
+WITHOUT_MODEL = ("mcp-server", "butler-bot", "telegram-emulator", "llm-standin")
 BOT_HEALTH = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090/health', timeout=3).read().decode())"
 
 
@@ -191,3 +194,17 @@ class Stack:
     def bot_pid(self) -> int:
         """The pid of the bot process once its /health is green; raises while it starts, stops or fails."""
         return json.loads(self.docker_exec("butler-bot", "python", "-c", BOT_HEALTH))["pid"]
+
+
+@contextmanager
+def stack_of_its_own(directory: Path, kind: type[Stack] = Stack) -> Iterator[Stack]:
+    """A Compose v2 dev stack from a copy of the repo in `directory`, WITHOUT_MODEL, removed with its volumes after."""
+    command = COMPOSE_FLAVOURS["compose-v2"]
+    assert compose_available(command), f"expected `{' '.join(command)}` to be installed (see .ci/run)"
+    running = kind(workdir=copy_worktree(directory), compose=command)
+    try:
+        running.run("up", "-d", "--build", *WITHOUT_MODEL, timeout=1800)
+        running.wait_healthy(*WITHOUT_MODEL)
+        yield running
+    finally:
+        running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)

@@ -20,12 +20,11 @@ import pytest
 from mcp import Client
 
 from shared.backup import BOT_STORE, unpack_archive
-from tests.e2e.stack import COMPOSE_FLAVOURS, MCP_TOKEN, Stack, compose_available, copy_worktree
-from tests.e2e.test_faults import mcp_client
+from tests.e2e.mcp import mcp_client
+from tests.e2e.stack import MCP_TOKEN, Stack, stack_of_its_own
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("mcp-server", "butler-bot", "telegram-emulator", "llm-standin")
 WRITERS = (5107, 5108, 5109)
 # Tasks written before the backup starts; the writers go on while it runs.
 LOAD_BEFORE_BACKUP = 30
@@ -41,15 +40,8 @@ READ_LANGUAGES = (
 @pytest.fixture(scope="module")
 def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A second dev stack, empty volumes, from a copy of the repo of its own: where the backup goes back."""
-    command = COMPOSE_FLAVOURS["compose-v2"]
-    assert compose_available(command), f"expected `{' '.join(command)}` to be installed (see .ci/run)"
-    running = Stack(workdir=copy_worktree(tmp_path_factory.mktemp("restored")), compose=command)
-    try:
-        running.run("up", "-d", "--build", *SERVICES, timeout=1800)
-        running.wait_healthy(*SERVICES)
+    with stack_of_its_own(tmp_path_factory.mktemp("restored")) as running:
         yield running
-    finally:
-        running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
 
 
 def make(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

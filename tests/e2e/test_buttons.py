@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.mcp import call, in_seconds, mcp_client
 from tests.e2e.stack import Stack, wait_until
 from tests.e2e.telegram_user import TelegramUser, chat_user
-from tests.e2e.test_faults import call, in_seconds, mcp_client
 
 pytestmark = pytest.mark.e2e
 

@@ -12,30 +12,20 @@ import secrets
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.llm_standin.client import LlmStandIn
-from tests.e2e.stack import (
-    COMPOSE_FLAVOURS,
-    MCP_TOKEN,
-    Stack,
-    compose_available,
-    copy_worktree,
-    wait_until,
-)
+from tests.e2e.mcp import call, in_seconds, mcp_client
+from tests.e2e.stack import Stack, stack_of_its_own, wait_until
 from tests.e2e.telegram_user import TelegramUser, chat_user
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("mcp-server", "butler-bot", "telegram-emulator", "llm-standin")
 # butler_bot/reminders.py MAX_BACKOFF: the longest pause between claims while the MCP server is away.
 BACKOFF_CAP = 10
 # Stack.env sets LLM_TIMEOUT=5 for the bot.
@@ -46,15 +36,8 @@ TOOLS_UNAVAILABLE = "My tools (tasks, notes, reminders) are unavailable right no
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The dev stack from a copy of the repo, for this module alone."""
-    command = COMPOSE_FLAVOURS["compose-v2"]
-    assert compose_available(command), f"expected `{' '.join(command)}` to be installed (see .ci/run)"
-    running = Stack(workdir=copy_worktree(tmp_path_factory.mktemp("faults")), compose=command)
-    try:
-        running.run("up", "-d", "--build", *SERVICES, timeout=1800)
-        running.wait_healthy(*SERVICES)
+    with stack_of_its_own(tmp_path_factory.mktemp("faults")) as running:
         yield running
-    finally:
-        running.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
 
 
 def shown(person: TelegramUser) -> list[str]:
@@ -81,32 +64,6 @@ def docker(*args: str) -> str:
     result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, f"expected `docker {' '.join(args)}` to succeed; saw {result.stderr}"
     return result.stdout
-
-
-@asynccontextmanager
-async def mcp_client(stack: Stack, user_id: int) -> AsyncIterator[Client]:
-    """The official MCP client on the stack's published endpoint, acting for one Telegram user."""
-    headers = {"Authorization": f"Bearer {MCP_TOKEN}", "X-Telegram-User-Id": str(user_id)}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=30) as http,
-        Client(
-            streamable_http_client(f"http://127.0.0.1:{stack.mcp_port}/mcp", http_client=http),
-            read_timeout_seconds=30,
-        ) as client,
-    ):
-        yield client
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error and result.structured_content is not None, (
-        f"expected {tool}({arguments}) to succeed; saw {result.content}"
-    )
-    return result.structured_content
-
-
-def in_seconds(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 async def set_reminders(stack: Stack, plan: dict[int, list[tuple[str, float]]]) -> None:
