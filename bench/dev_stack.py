@@ -278,6 +278,9 @@ def run(idle_seconds: float = 60) -> DevStack:
                 idle = measure_idle(stack, log, idle_seconds)
             polling_log = Path(tmp) / "make-dev-polling.log"
             with make_dev(stack, polling_log, WATCHFILES_FORCE_POLLING="true"):
+                for service in ("mcp-server", "butler-bot"):
+                    env = stack.inspect(service)["Config"]["Env"]
+                    assert "WATCHFILES_FORCE_POLLING=true" in env, f"expected {service} polling; its env: {env}"
                 idle_polling = measure_idle(stack, polling_log, idle_seconds)
         finally:
             stack.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
