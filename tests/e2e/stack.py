@@ -24,7 +24,7 @@ EMULATOR_TOKEN = "123456:e2e-emulator-token"
 MCP_TOKEN = "e2e-" + secrets.token_hex(16)
 # Telegram users the bot serves in the tests; anyone else is a stranger. The load test plays LOAD_USERS.
 LOAD_USERS = tuple(range(5201, 5251))
-ALLOWED_USERS = (4242, *range(5101, 5112), *LOAD_USERS)
+ALLOWED_USERS = (4242, *range(5101, 5127), *LOAD_USERS)
 COMPOSE_FLAVOURS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
 # A stack without the model: the two cores serve the bot, the MCP server and the emulator.
 WITHOUT_MODEL = ("mcp-server", "butler-bot", "telegram-emulator", "llm-standin")

@@ -25,12 +25,12 @@ from tests.e2e.stack import MCP_TOKEN, Stack, stack_of_its_own
 
 pytestmark = pytest.mark.e2e
 
-WRITERS = (5107, 5108, 5109)
+WRITERS = (5121, 5122, 5123)
 # Tasks written before the backup starts; the writers go on while it runs.
 LOAD_BEFORE_BACKUP = 30
 WRITE_PAUSE = 0.05
 # Allowed in the stacks (tests/e2e/stack.py ALLOWED_USERS): the bot remembers their Telegram language.
-RUSSIAN_USER = 5110
+RUSSIAN_USER = 5124
 READ_LANGUAGES = (
     "import json, sqlite3; db = sqlite3.connect('/data/butler_bot.sqlite3'); "
     "print(json.dumps(db.execute('SELECT user_id, language FROM user_languages ORDER BY user_id').fetchall()))"
@@ -47,7 +47,14 @@ def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def make(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     """A make target run by the developer in the stack's directory: it finds the stack by its containers."""
     done = subprocess.run(
-        ["make", *args], cwd=stack.workdir, env=stack.env, capture_output=True, text=True, timeout=600, check=False
+        # --no-print-directory: under `make test` the outer make's MAKELEVEL would add "Entering directory" lines.
+        ["make", "--no-print-directory", *args],
+        cwd=stack.workdir,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, (
         f"expected `make {' '.join(args)}` to succeed; exit {done.returncode}\n{done.stdout}\n{done.stderr}"

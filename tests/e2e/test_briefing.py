@@ -11,7 +11,7 @@ from tests.e2e.telegram_user import chat_user
 
 pytestmark = pytest.mark.e2e
 
-USER = 5109
+USER = 5125
 # Brings the user's briefing forward to now in the MCP server's SQLite, as the clock reaching 08:00 would.
 DUE_NOW = """
 import sqlite3, sys

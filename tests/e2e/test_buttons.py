@@ -14,7 +14,7 @@ from tests.e2e.telegram_user import TelegramUser, chat_user
 
 pytestmark = pytest.mark.e2e
 
-USER_ID = 5110
+USER_ID = 5126
 # The user's reminders as the MCP server keeps them, read in its container.
 ROWS = (
     "import json, sqlite3; db = sqlite3.connect('/data/butler.db'); print(json.dumps(db.execute("
