@@ -104,14 +104,14 @@ def test_reminders_due_during_a_long_mcp_outage_arrive_once_it_is_back(stack: St
     assert "the MCP server at http://mcp-server:8000 answers again" in log, "expected a log line as it ended"
 
 
-# The bot is restarted at least MIN_RESTARTS times and until every reminder is due, MAX_RESTARTS at most: a cycle
-# takes about 15 s on a loaded 2-core machine (mostly the bot's start-up imports), 4 s on an idle one.
-MIN_RESTARTS = 6
-MAX_RESTARTS = 20
+# As the issue asks; a cycle takes about 4 s on an idle 2-core machine, 15 s on a loaded one (mostly the bot's
+# start-up imports).
+RESTARTS = 20
 REMINDER_USERS = (5102, 5103, 5104, 5105, 5106)
 REMINDERS_EACH = 20
-# Seconds over which the reminders fall due, one after another, the users taking turns.
-REMINDER_WINDOW = 60
+# Seconds over which the reminders fall due, one after another, the users taking turns: about as long as
+# the restarts take on an idle machine.
+REMINDER_WINDOW = 80
 
 
 def restart_bot(stack: Stack, hot_reload: bool, mark: str) -> None:
@@ -135,14 +135,11 @@ def test_reminders_due_while_the_bot_restarts_again_and_again_arrive_exactly_onc
         for k, user_id in enumerate(REMINDER_USERS)
     }
     asyncio.run(set_reminders(stack, plan))
-    last_due = time.monotonic() + 3 + REMINDER_WINDOW
     original = (stack.workdir / "butler_bot/views.py").read_text()
-    restarts = 0
     try:
-        while restarts < MIN_RESTARTS or (restarts < MAX_RESTARTS and time.monotonic() < last_due):
+        for restart in range(RESTARTS):
             # Both ways in turn: watchfiles restarts the process, Docker the container.
-            restart_bot(stack, hot_reload=restarts % 2 == 0, mark=f"restart {restarts}")
-            restarts += 1
+            restart_bot(stack, hot_reload=restart % 2 == 0, mark=f"restart {restart}")
         last = stack.bot_pid()
     finally:
         stack.edit("butler_bot/views.py", lambda _: original)
@@ -160,7 +157,7 @@ def test_reminders_due_while_the_bot_restarts_again_and_again_arrive_exactly_onc
         )
         arrived += reminded(shown(person))
         assert arrived == expected, (
-            f"expected each of user {user_id}'s reminders once over {restarts} restarts; missing "
+            f"expected each of user {user_id}'s reminders once over {RESTARTS} restarts; missing "
             f"{sorted(expected - arrived)}, more than once {[text for text, times in arrived.items() if times > 1]}"
         )
 
