@@ -12,6 +12,10 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, MessageEntity, Update, User
 
 from butler_bot import errors, handlers
+from butler_bot.backends import Backends
+from butler_bot.conversation import Conversations
+from butler_bot.settings import BotSettings
+from butler_bot.store import BotStore
 
 BOT_TOKEN = "42:fake-token-for-tests"
 _update_ids = itertools.count(1)
@@ -90,3 +94,14 @@ def text_update(
         message_id=next(_update_ids), date=datetime.now(UTC), chat=chat, from_user=user, text=text, entities=entities
     )
     return Update(update_id=next(_update_ids), message=message)
+
+
+class PrebuiltBackends(Backends):
+    """The bot's backends with conversations built by the test (stand-in model, real MCP server)."""
+
+    def __init__(self, settings: BotSettings, store: BotStore, conversations: Conversations) -> None:
+        super().__init__(settings, store)
+        self.prebuilt = conversations
+
+    async def _load(self) -> Conversations:
+        return self.prebuilt

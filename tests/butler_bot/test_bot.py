@@ -27,19 +27,10 @@ from butler_bot.store import BotStore
 from butler_bot.texts import TextBook, WatchedFile
 from butler_bot.tools import McpTools
 from tests.butler_bot.conftest import StandIn
-from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
+from tests.butler_bot.fakes import PrebuiltBackends, RecordingSession, recording_bot, release_routers, text_update
 from tests.mcp_server.conftest import TOKEN, RunningServer
 
 STRANGER = 666
-
-
-class PrebuiltBackends(Backends):
-    def __init__(self, settings: BotSettings, store: BotStore, conversations: Conversations) -> None:
-        super().__init__(settings, store)
-        self.prebuilt = conversations
-
-    async def _load(self) -> Conversations:
-        return self.prebuilt
 
 
 class WatchedTools(McpTools):

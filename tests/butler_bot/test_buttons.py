@@ -18,7 +18,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import select, update
 
 from butler_bot.app import build_dispatcher
-from butler_bot.backends import Backends
 from butler_bot.conversation import Conversations
 from butler_bot.keyboards import ReminderButton, TaskButton
 from butler_bot.llm import LlmClient
@@ -31,7 +30,7 @@ from butler_bot.tools import McpTools
 from mcp_server.db import Database
 from mcp_server.models import Reminder
 from tests.butler_bot.conftest import StandIn
-from tests.butler_bot.fakes import release_routers
+from tests.butler_bot.fakes import PrebuiltBackends, release_routers
 from tests.e2e.emulator import client_post, make_bot, new_token, running_emulator
 from tests.mcp_server.conftest import TOKEN, RunningServer
 
@@ -44,15 +43,6 @@ TIMEOUT = 30.0  # seconds; generous, a loaded CI machine is slow
 def emulator_url() -> Iterator[str]:
     with running_emulator() as url:
         yield url
-
-
-class PrebuiltBackends(Backends):
-    def __init__(self, settings: BotSettings, store: BotStore, conversations: Conversations) -> None:
-        super().__init__(settings, store)
-        self.prebuilt = conversations
-
-    async def _load(self) -> Conversations:
-        return self.prebuilt
 
 
 @dataclass
