@@ -8,6 +8,7 @@ from uuid import UUID
 import aiohttp
 
 from butler_bot.core import ToolsUnavailable
+from butler_bot.internal_api import internal_session
 from butler_bot.keyboards import ReminderAction
 from butler_bot.settings import BotSettings
 from shared.results import PressResult, ReminderPress, SnoozeRequest
@@ -21,14 +22,9 @@ async def press_reminder(
         path, body = "done", ReminderPress(user_id=user_id, reminder_id=reminder_id)
     else:
         path, body = "snooze", SnoozeRequest(user_id=user_id, reminder_id=reminder_id, snooze=action)
-    headers = {"Authorization": f"Bearer {settings.mcp_auth_token.get_secret_value()}"}
     try:
         async with (
-            aiohttp.ClientSession(
-                base_url=settings.mcp_base_url,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=settings.mcp_timeout),
-            ) as http,
+            internal_session(settings, settings.mcp_timeout) as http,
             http.post(f"/internal/reminders/{key}/{path}", json=body.model_dump()) as response,
         ):
             if response.status == 404:

@@ -42,6 +42,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from butler_bot.backends import Backends
 from butler_bot.briefing import briefing_text
 from butler_bot.core import ToolsUnavailable
+from butler_bot.internal_api import internal_session
 from butler_bot.keyboards import reminder_keyboard, send_with_buttons
 from butler_bot.replies import send_text
 from butler_bot.settings import BotSettings
@@ -170,10 +171,7 @@ class ReminderDelivery:
         )
 
     async def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.settings.mcp_auth_token.get_secret_value()}"}
-        async with aiohttp.ClientSession(
-            base_url=self.settings.mcp_base_url, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
-        ) as http:
+        async with internal_session(self.settings, timeout=10) as http:
             log.info("delivering reminders from %s", self.settings.mcp_base_url)
             while not self._stopping.is_set():
                 await self._deliver_due_retrying(http)

@@ -13,6 +13,7 @@ from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.chat_action import ChatActionSender
 from pydantic import ValidationError
 
+from butler_bot.internal_api import internal_session
 from butler_bot.replies import send_text
 from butler_bot.settings import BotSettings
 from butler_bot.texts import Texts
@@ -26,14 +27,8 @@ EXPORT_TIMEOUT = 30.0
 
 
 async def fetch_export(settings: BotSettings, user_id: int) -> Export:
-    headers = {
-        "Authorization": f"Bearer {settings.mcp_auth_token.get_secret_value()}",
-        "X-Telegram-User-Id": str(user_id),
-    }
     async with (
-        aiohttp.ClientSession(
-            base_url=settings.mcp_base_url, headers=headers, timeout=aiohttp.ClientTimeout(total=EXPORT_TIMEOUT)
-        ) as http,
+        internal_session(settings, EXPORT_TIMEOUT, user_id) as http,
         http.get("/internal/export") as response,
     ):
         response.raise_for_status()
