@@ -1,6 +1,5 @@
 """/tasks and /today render what the real MCP server returns: its tools called for real, on SQLite."""
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,18 +10,10 @@ from mcp import Client
 from butler_bot.texts import TextBook, Texts
 from butler_bot.views import agenda_view, tasks_view
 from shared.settings import CONFIG_DIR
-from tests.mcp_server.conftest import RunningServer, mcp_client, serve, server_settings
+from tests.mcp_server.conftest import RunningServer, mcp_client
 
-USER = 1001
 # Whichever of these is furthest from midnight: a reminder a minute away then falls due today.
 ZONES = ("UTC", "Asia/Tokyo", "America/New_York")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    database = tmp_path_factory.mktemp("views") / "butler.db"
-    with serve(server_settings(f"sqlite+aiosqlite:///{database}")) as running:
-        yield running
 
 
 @pytest.fixture
@@ -41,11 +32,13 @@ def zone_far_from_midnight() -> ZoneInfo:
     return min((ZoneInfo(name) for name in ZONES), key=lambda zone: abs(datetime.now(zone).hour + 0.5 - 12))
 
 
-async def test_an_overdue_task_shows_as_overdue_in_tasks_and_today(server: RunningServer, texts: Texts) -> None:
+async def test_an_overdue_task_shows_as_overdue_in_tasks_and_today(
+    mcp_server: RunningServer, user_id: int, texts: Texts
+) -> None:
     zone = zone_far_from_midnight()
     yesterday = (datetime.now(zone) - timedelta(days=1)).replace(hour=9, minute=0)
     tomorrow = (datetime.now(zone) + timedelta(days=1)).date()
-    async with mcp_client(server.mcp_url, user_id=USER) as client:
+    async with mcp_client(mcp_server.mcp_url, user_id=user_id) as client:
         await call(client, "time_set_timezone", timezone=zone.key)
         await call(client, "tasks_add", title="Pay rent", due=yesterday.strftime("%Y-%m-%dT%H:%M"), priority="high")
         await call(client, "tasks_add", title="Buy milk", due=tomorrow.isoformat())
@@ -66,8 +59,8 @@ async def test_an_overdue_task_shows_as_overdue_in_tasks_and_today(server: Runni
     assert reminder.startswith("• ") and len(reminder.split()[1]) == len("HH:MM"), f"expected its time: {reminder!r}"
 
 
-async def test_an_empty_list_and_an_empty_day_say_so(server: RunningServer, texts: Texts) -> None:
-    async with mcp_client(server.mcp_url, user_id=USER + 1) as client:
+async def test_an_empty_list_and_an_empty_day_say_so(mcp_server: RunningServer, user_id: int, texts: Texts) -> None:
+    async with mcp_client(mcp_server.mcp_url, user_id=user_id) as client:
         tasks = await call(client, "tasks_list")
         agenda = await call(client, "agenda_today")
     assert tasks_view(tasks, texts) == texts("tasks_empty")
