@@ -7,10 +7,11 @@ several users as long as each call carries its own header.
 """
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from mcp import MCPError
+from mcp.server.elicitation import AcceptedElicitation
 from mcp.server.mcpserver import Context, Resolve
 from mcp.types import INVALID_REQUEST
 from sqlalchemy import select
@@ -40,6 +41,10 @@ async def telegram_user_id(ctx: Context) -> int:
 
 
 UserId = Annotated[int, Resolve(telegram_user_id)]
+
+# The SDK wraps every resolved value in AcceptedElicitation[Any], a class pydantic caches only weakly: without
+# this reference the garbage collector drops it and the next call rebuilds it (~1 ms, on about every other call).
+_RESOLVED_VALUE = AcceptedElicitation[Any]
 
 
 class UserTimezones:
