@@ -1,18 +1,43 @@
 """The database connection: an async SQLAlchemy engine for SQLite (default) or PostgreSQL, and its migrations."""
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from mcp.server.mcpserver.exceptions import ToolError
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 log = logging.getLogger(__name__)
+
+# SQLite's primary result codes for a disk that takes no more writes (https://sqlite.org/rescode.html).
+REFUSED_WRITES = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "read-only"}
+
+
+class StorageRefused(ToolError):
+    """The database's disk is full or read-only: the write was rolled back, everything stored before is intact.
+
+    A ToolError, so a tool call answers the model with the sentence; the HTTP routes answer 503 (web.py).
+    """
+
+    def __init__(self, state: str) -> None:
+        super().__init__(
+            f"The butler's storage is {state}, so nothing was saved; everything saved before is safe. "
+            "Tell the user the change was not made and to try again later."
+        )
+
+
+def refused_write(exc: OperationalError) -> str | None:
+    """'full' or 'read-only' when SQLite refused the write for lack of a writable disk, else None."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return None if code is None else REFUSED_WRITES.get(code & 0xFF)
 
 
 def _tune_sqlite(dbapi_connection: Any, _: Any) -> None:
@@ -48,8 +73,15 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions.begin() as session:
-            yield session
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            if (state := refused_write(exc)) is None:
+                raise
+            # One line, no traceback: the operator needs the reason, and the rollback already happened.
+            log.error("database %s is %s: a write was refused and rolled back (%s)", self.safe_url, state, exc.orig)
+            raise StorageRefused(state) from None
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (a no-op when it is there already)."""

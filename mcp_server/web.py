@@ -4,12 +4,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy.exc import SQLAlchemyError
 
 from mcp_server.auth import BearerTokenMiddleware
-from mcp_server.db import Database
+from mcp_server.db import Database, StorageRefused
 from mcp_server.delivery import delivery_router
 from mcp_server.export import export_router
 from mcp_server.server import build_mcp_server
@@ -45,6 +46,11 @@ def create_app(settings: McpServerSettings) -> FastAPI:
 
     app = FastAPI(title="Butler MCP server", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(BearerTokenMiddleware, token=settings.mcp_auth_token.get_secret_value())
+
+    @app.exception_handler(StorageRefused)
+    async def storage_refused(_: Request, exc: StorageRefused) -> JSONResponse:
+        # The bot's /internal calls retry a 503 later; Database.session has logged the reason.
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
