@@ -12,6 +12,7 @@ from butler_bot.commands import publish_commands
 from butler_bot.health import start_health_server
 from butler_bot.middlewares.access import AccessMiddleware
 from butler_bot.middlewares.context import ContextMiddleware
+from butler_bot.middlewares.in_flight import InFlightMiddleware
 from butler_bot.pairing import Pairing
 from butler_bot.reminders import ReminderDelivery
 from butler_bot.settings import BotSettings
@@ -34,6 +35,10 @@ def build_dispatcher(settings: BotSettings, store: BotStore, textbook: TextBook,
         AccessMiddleware(pairing, settings.allow_group_chats, textbook, settings.refusal_cooldown_seconds)
     )
     dp.update.outer_middleware(ContextMiddleware(textbook, store))
+    in_flight = InFlightMiddleware()
+    dp.update.outer_middleware(in_flight)
+    # Registered before main's hook that closes the clients: shutdown hooks run in the order they were added.
+    dp.shutdown.register(in_flight.finish)
     dp.include_routers(*handlers.routers, errors.router)
     dp.workflow_data.update(settings=settings, store=store, backends=backends, pairing=pairing)
     return dp

@@ -53,6 +53,8 @@ class BotSettings(ServiceSettings):
     reminder_lease_seconds: int = Field(60, ge=5, le=3600)
 
     health_port: int = 8090
+    # On shutdown, seconds the answers in progress get to finish; below the stop timeout of whatever stops the bot.
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
 
     @field_validator("telegram_bot_token")
     @classmethod

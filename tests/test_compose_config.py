@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from butler_bot.settings import BotSettings
 from tests.e2e.stack import BASE_FILE, COMPOSE_FLAVOURS, DEV_FILE, REPO_ROOT, compose_available, copy_worktree
 
 REQUIRED_ENV = {"MCP_AUTH_TOKEN": "config-test-token", "TELEGRAM_BOT_TOKEN": "123:config-test"}
@@ -202,3 +203,16 @@ def test_config_check_fails_on_an_invalid_file(compose: list[str], broken_file: 
     assert "restart_policy_typo" in broken.stderr, (
         f"expected compose's own message naming the bad key; saw:\n{broken.stderr}"
     )
+
+
+def test_whatever_stops_the_bot_waits_longer_than_the_bot_waits_for_its_answers(compose: list[str]) -> None:
+    """Docker (production) and watchfiles (dev, 5 s from SIGINT to SIGKILL) must not kill the bot mid-answer."""
+    production = render(compose, BASE_FILE)["services"]["butler-bot"]
+    stop_grace = str(production.get("stop_grace_period"))
+    grace = BotSettings.model_fields["shutdown_grace_seconds"].default
+    assert stop_grace.endswith("s") and float(stop_grace[:-1]) > grace, (
+        f"expected the bot's stop_grace_period above its {grace} s grace; saw {stop_grace}"
+    )
+    dev = render(compose, BASE_FILE, DEV_FILE)["services"]["butler-bot"]
+    dev_grace = float(dev["environment"]["SHUTDOWN_GRACE_SECONDS"])
+    assert dev_grace < 5, f"expected the dev grace inside watchfiles' 5 s to SIGKILL; saw {dev_grace} s"

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 from butler_bot.settings import BotSettings
 from butler_bot.tools import McpTools
 from tests.butler_bot.fakes import BOT_TOKEN
+from tests.e2e.emulator import running_emulator
 from tests.e2e.llm_standin.server import LOG, SCRIPT, make_app
 from tests.mcp_server.conftest import TOKEN, RunningServer, serve, server_settings
 
@@ -58,6 +59,13 @@ def make_settings(tmp_path: Path) -> Callable[..., BotSettings]:
         return BotSettings(**(values | overrides))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    """The Bot API emulator in Docker; each test polls it with a bot token of its own (new_token)."""
+    with running_emulator() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ real MCP server through the real delivery loop; the LLM stand-in only records th
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,18 +31,12 @@ from mcp_server.db import Database
 from mcp_server.models import Reminder
 from tests.butler_bot.conftest import StandIn
 from tests.butler_bot.fakes import PrebuiltBackends, release_routers
-from tests.e2e.emulator import client_post, make_bot, new_token, running_emulator
+from tests.e2e.emulator import client_post, make_bot, new_token
 from tests.mcp_server.conftest import TOKEN, RunningServer
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 30.0  # seconds; generous, a loaded CI machine is slow
-
-
-@pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with running_emulator() as url:
-        yield url
 
 
 @dataclass

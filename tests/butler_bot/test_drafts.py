@@ -4,7 +4,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from butler_bot import drafts
 from butler_bot.drafts import ChatProgress
 from butler_bot.replies import TELEGRAM_TEXT_LIMIT
 from butler_bot.texts import SHIPPED_TEXTS, TextBook, Texts
-from tests.e2e.emulator import client_post, make_bot, new_token, running_emulator
+from tests.e2e.emulator import client_post, make_bot, new_token
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +21,6 @@ USER_ID = 5151
 GROUP_ID = -100515
 DRAFT_ID = 17  # the id of the user's message the answer is for
 TIMEOUT = 30.0  # seconds; generous, a loaded CI machine is slow
-
-
-@pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with running_emulator() as url:
-        yield url
 
 
 @pytest.fixture

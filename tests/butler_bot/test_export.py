@@ -2,7 +2,7 @@
 
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,18 +16,12 @@ from butler_bot.store import BotStore
 from butler_bot.texts import SHIPPED_TEXTS, TextBook
 from shared.results import Export
 from tests.butler_bot.fakes import release_routers, text_update
-from tests.e2e.emulator import client_post, make_bot, new_token, running_emulator
+from tests.e2e.emulator import client_post, make_bot, new_token
 from tests.mcp_server.conftest import TOKEN, RunningServer, mcp_client
 
 pytestmark = pytest.mark.e2e
 
 ALICE, BOB, CAROL = 808_001, 808_002, 808_003
-
-
-@pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with running_emulator() as url:
-        yield url
 
 
 class ExportingBot:

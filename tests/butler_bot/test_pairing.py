@@ -8,7 +8,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from butler_bot.store import BotStore
 from butler_bot.texts import SHIPPED_TEXTS, TextBook
 from tests.butler_bot.conftest import StandIn
 from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
-from tests.e2e.emulator import client_post, new_token, running_emulator
+from tests.e2e.emulator import client_post, new_token
 from tests.e2e.emulator import make_bot as emulator_bot
 from tests.mcp_server.conftest import TOKEN, RunningServer
 
@@ -341,12 +341,6 @@ def test_the_make_pair_command_shows_the_code_or_says_why_there_is_none(
     assert (code in said) is (state == "waiting"), f"expected the code shown only while it is waiting; saw {said!r}"
     leaked = [name for name, value in CONTAINER_SECRETS.items() if value.split(":")[-1] in said]
     assert not leaked, f"expected no secret but the code; saw {leaked} in {said!r}"
-
-
-@pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with running_emulator() as url:
-        yield url
 
 
 async def replies(url: str, token: str, user_id: int, text: str, **fields: Any) -> list[str]:
