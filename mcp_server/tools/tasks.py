@@ -8,7 +8,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_server import models
@@ -62,7 +62,7 @@ def search_text(title: str, notes: str | None) -> str:
     return f"{title}\n{notes or ''}".casefold()
 
 
-def open_tasks_due(user_id: int, *conditions: ColumnElement[bool]) -> Select[tuple[models.Task]]:
+def open_tasks_due(user_id: int | BindParameter[int], *conditions: ColumnElement[bool]) -> Select[tuple[models.Task]]:
     """The user's open tasks matching `conditions`, soonest due first, undated last."""
     return (
         select(models.Task)
@@ -81,8 +81,25 @@ async def realign_whole_day_tasks(session: AsyncSession, user_id: int, zone: Zon
             task.due_at = end_of_day(task.due_date, zone)
 
 
+def task_list_queries() -> dict[TaskFilter, Select[tuple[models.Task]]]:
+    """tasks_list's statement for each filter, with the user, the limit and the times as bound parameters."""
+    task, user_id = models.Task, bindparam("user_id")
+    queries = {
+        "open": open_tasks_due(user_id),
+        "overdue": open_tasks_due(user_id, task.due_at < bindparam("now")),
+        "due_today": open_tasks_due(user_id, task.due_at > bindparam("start"), task.due_at <= bindparam("end")),
+        "done": select(task)
+        .where(task.user_id == user_id, task.completed_at.is_not(None))
+        .order_by(task.completed_at.desc(), task.id.desc()),
+        "all": select(task).where(task.user_id == user_id).order_by(task.completed_at.is_not(None), task.id),
+    }
+    return {show: query.limit(bindparam("limit")) for show, query in queries.items()}
+
+
 def register(mcp: MCPServer, deps: ToolDeps) -> None:
     limits = deps.limits
+    # Built once: on SQLite, building a statement and its cache key costs more than running it.
+    list_queries = task_list_queries()
     title_type = text_param(limits.max_title_length)
     notes_type = text_param(limits.max_text_length, required=False)
     query_type = text_param(limits.max_query_length, "Only tasks with all these words")
@@ -125,25 +142,13 @@ def register(mcp: MCPServer, deps: ToolDeps) -> None:
         now = utcnow()
         async with deps.db.session() as session:
             zone = await deps.zone(session, user_id)
-            task = models.Task
-            if show == "done":
-                query = (
-                    select(task)
-                    .where(task.user_id == user_id, task.completed_at.is_not(None))
-                    .order_by(task.completed_at.desc(), task.id.desc())
-                )
-            elif show == "all":
-                query = select(task).where(task.user_id == user_id).order_by(task.completed_at.is_not(None), task.id)
-            elif show == "overdue":
-                query = open_tasks_due(user_id, task.due_at < now)
-            elif show == "due_today":
-                start, end = day_bounds(now, zone)
-                query = open_tasks_due(user_id, task.due_at > start, task.due_at <= end)
-            else:
-                query = open_tasks_due(user_id)
+            params: dict[str, object] = {"user_id": user_id, "limit": limit + 1, "now": now}
+            if show == "due_today":
+                params["start"], params["end"] = day_bounds(now, zone)
+            query = list_queries[show]
             for word in (text or "").casefold().split():
-                query = query.where(task.search_text.contains(word, autoescape=True))
-            rows = (await session.scalars(query.limit(limit + 1))).all()
+                query = query.where(models.Task.search_text.contains(word, autoescape=True))
+            rows = (await session.scalars(query, params)).all()
         return TaskList(
             tasks=[task_view(row, zone, now) for row in rows[:limit]], more=len(rows) > limit, timezone=zone.key
         )
