@@ -1,6 +1,7 @@
 """The database connection: an async SQLAlchemy engine for SQLite (default) or PostgreSQL, and its migrations."""
 
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,6 +86,11 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (a no-op when it is there already)."""
+        if not self.is_postgres:
+            directory = Path(self.url.database or "").parent
+            # SQLite says only "unable to open database file" there: it cannot even read a WAL database.
+            if os.statvfs(directory).f_flag & os.ST_RDONLY:
+                raise OSError(f"{directory} is mounted read-only; mount the data volume writable (without :ro)")
         async with self.engine.begin() as connection:
             before, after = await connection.run_sync(upgrade_to_head)
         if before == after:
