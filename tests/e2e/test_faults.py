@@ -1,8 +1,9 @@
 """Faults in the running dev stack: the MCP server stopped or killed, the bot restarted over and over, the model
-gone mid-answer, the bot cut off its network, a texts file saved empty. Nothing is lost and the stack heals itself.
+gone mid-answer, the bot cut off its network, a texts file saved empty, the data volumes full. Nothing is lost and
+the stack heals itself.
 
 The module runs a stack of its own (Compose v2, without mistral: the LLM stand-in plays the model), so its faults
-never reach the stack the other end-to-end tests share.
+never reach the stack the other end-to-end tests share; the full-disk test runs one more, on small volumes.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -21,7 +23,7 @@ from mcp import Client
 
 from tests.e2e.llm_standin.client import LlmStandIn
 from tests.e2e.mcp import call, in_seconds, mcp_client
-from tests.e2e.stack import Stack, stack_of_its_own, wait_until
+from tests.e2e.stack import BASE_FILE, DEV_FILE, E2E_FILE, Stack, stack_of_its_own, wait_until
 from tests.e2e.telegram_user import TelegramUser, chat_user
 
 pytestmark = pytest.mark.e2e
@@ -298,3 +300,180 @@ def test_text_file_saved_empty_keeps_the_bot_answering(stack: Stack) -> None:
         )
     finally:
         stack.edit("config/butler_bot_texts.yaml", lambda _: original)
+
+
+@dataclass
+class SmallDiskStack(Stack):
+    """The dev stack with both data volumes on a 4 MiB tmpfs (tests/e2e/compose.small_disk.yml)."""
+
+    files: list[str] = field(
+        default_factory=lambda: [BASE_FILE, DEV_FILE, E2E_FILE, "tests/e2e/compose.small_disk.yml"]
+    )
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with stack_of_its_own(tmp_path_factory.mktemp("small_disk"), SmallDiskStack) as running:
+        yield running
+
+
+def fill(stack: Stack, service: str) -> None:
+    """Fill the service's data volume to the last byte, as the service's own user."""
+    # dd stops with "No space left on device": that is the point.
+    stack.docker_exec(service, "sh", "-c", "dd if=/dev/zero of=/data/filler bs=4k 2>/dev/null; true")
+    free = stack.docker_exec(service, "sh", "-c", "df -k --output=avail /data | tail -n 1").strip()
+    assert free == "0", f"expected {service}'s /data full; {free} KiB free"
+
+
+def free(stack: Stack, service: str) -> None:
+    stack.docker_exec(service, "rm", "-f", "/data/filler")
+
+
+STORAGE_FULL = "The butler's storage is full, so nothing was saved; everything saved before is safe."
+# A few writes may still land in room SQLite's write-ahead log already holds; past that, each is refused.
+WRITES_UNTIL_REFUSED = 20
+
+
+async def add_until_refused(stack: Stack, user_id: int) -> tuple[list[str], str]:
+    """Add tasks until the server refuses one: the titles it acknowledged, and its answer to the refused one."""
+    acknowledged: list[str] = []
+    async with mcp_client(stack, user_id) as client:
+        for i in range(WRITES_UNTIL_REFUSED):
+            title = f"on a full disk {i} {secrets.token_hex(4)}"
+            result = await client.call_tool("tasks_add", {"title": title})
+            if result.is_error:
+                return acknowledged, " ".join(getattr(block, "text", "") for block in result.content)
+            acknowledged.append(title)
+    return acknowledged, f"(no refusal in {WRITES_UNTIL_REFUSED} writes)"
+
+
+async def add_tasks(stack: Stack, user_id: int, titles: list[str]) -> None:
+    async with mcp_client(stack, user_id) as client:
+        for title in titles:
+            await call(client, "tasks_add", title=title)
+
+
+def test_a_full_data_volume_refuses_writes_with_a_sentence_and_keeps_what_was_stored(small_disk: Stack) -> None:
+    user_id = 5120
+    stored = [f"stored before {i} {secrets.token_hex(4)}" for i in range(5)]
+    asyncio.run(add_tasks(small_disk, user_id, stored))
+
+    fill(small_disk, "mcp-server")
+    try:
+        acknowledged, refusal = asyncio.run(add_until_refused(small_disk, user_id))
+        assert STORAGE_FULL in refusal, f"expected the tool error {STORAGE_FULL!r}; saw {refusal!r}"
+        stored += acknowledged
+        # Through the bot: the model is told in that sentence, and the user gets its answer.
+        llm = LlmStandIn(f"http://127.0.0.1:{small_disk.llm_standin_port}")
+        title = f"from the chat {secrets.token_hex(4)}"
+        llm.script(
+            {
+                "when": "remember",
+                "replies": [
+                    {"tool_calls": [{"name": "tasks_add", "arguments": {"title": title}}]},
+                    {"content": "I could not save that: my storage is full."},
+                ],
+            }
+        )
+        person = chat_user(small_disk, 5121)
+        assert person.ask(f"remember {title}", timeout=60) == ["I could not save that: my storage is full."]
+        told = [m for entry in llm.requests_mentioning(STORAGE_FULL) for m in entry["messages"] if m["role"] == "tool"]
+        assert told, f"expected the model to get the tool error {STORAGE_FULL!r}; it got {llm.log()[-1]['messages']}"
+        assert small_disk.mcp_health()["status"] == "ok", "expected the MCP server healthy on a full disk"
+        assert sorted(asyncio.run(stored_titles(small_disk, user_id))) == sorted(stored), (
+            "expected every task stored before readable on a full disk"
+        )
+    finally:
+        free(small_disk, "mcp-server")
+
+    after = f"after the disk was freed {secrets.token_hex(4)}"
+    asyncio.run(add_tasks(small_disk, user_id, [after]))
+    kept = sorted(asyncio.run(stored_titles(small_disk, user_id)))
+    assert kept == sorted([*stored, after]), f"expected {sorted([*stored, after])}; saw {kept}"
+    assert asyncio.run(stored_titles(small_disk, 5121)) == [], "expected no task from the refused chat write"
+    assert small_disk.docker_exec("mcp-server", "python", "-c", INTEGRITY).strip() == "[('ok',)] []", (
+        "expected the SQLite file to pass integrity and foreign-key checks"
+    )
+    log = small_disk.logs("mcp-server")
+    # Two writes were refused: the last over MCP and the one from the chat.
+    assert log.count("is full: a write was refused and rolled back") == 2 and "Traceback" not in log, (
+        f"expected one log line per refused write and no traceback; saw {log[-3000:]}"
+    )
+
+
+NOT_SAVED = "⚠️ I could not save this conversation (my disk is full or read-only), so I will not remember it."
+BOT_STORE_INTEGRITY = (
+    "import sqlite3; db = sqlite3.connect('/data/butler_bot.sqlite3'); "
+    "print(db.execute('PRAGMA integrity_check').fetchall())"
+)
+
+
+def answer_to(person: TelegramUser, text: str) -> str:
+    """The bot's one reply to `text`; the stand-in echoes the message (after the local time the bot puts first)."""
+    replies = person.ask(text)
+    assert len(replies) == 1 and replies[0].endswith(text), f"expected one reply echoing {text!r}; saw {replies}"
+    return replies[0]
+
+
+def test_a_full_bot_store_keeps_the_bot_answering_and_says_it_will_not_remember(small_disk: Stack) -> None:
+    person = chat_user(small_disk, 5122)
+    llm = LlmStandIn(f"http://127.0.0.1:{small_disk.llm_standin_port}")
+    llm.reset()
+    first = f"first {secrets.token_hex(4)}"
+    assert NOT_SAVED not in answer_to(person, first)
+
+    fill(small_disk, "butler-bot")
+    try:
+        second = f"second {secrets.token_hex(4)}"
+        reply = answer_to(person, second)
+        assert reply.startswith(NOT_SAVED), f"expected the answer after a notice it is not remembered; saw {reply!r}"
+        assert person.ask("/tasks") == ["You have no open tasks."], "expected /tasks answered on a full bot store"
+        assert small_disk.bot_pid(), "expected the bot healthy on a full bot store"
+    finally:
+        free(small_disk, "butler-bot")
+
+    third = f"third {secrets.token_hex(4)}"
+    assert NOT_SAVED not in answer_to(person, third), "expected no notice once the disk has room again"
+    [request] = llm.requests_mentioning(third)
+    history = [m["content"] for m in request["messages"] if m["role"] in ("user", "assistant")]
+    assert any(first in text for text in history) and not any(second in text for text in history), (
+        f"expected the first turn remembered and the second not; the model saw {history}"
+    )
+    assert small_disk.docker_exec("butler-bot", "python", "-c", BOT_STORE_INTEGRITY).strip() == "[('ok',)]", (
+        "expected the bot's store to pass the integrity check"
+    )
+
+
+def volume_checksum(stack: Stack, volume: str) -> str:
+    """The SHA-256 of every file on the volume, read through a read-only mount."""
+    image = stack.inspect("mcp-server")["Config"]["Image"]
+    listing = "cd /data && find . -type f | sort | xargs sha256sum"
+    return docker("run", "--rm", "-v", f"{stack.project}_{volume}:/data:ro", "--entrypoint", "sh", image, "-c", listing)
+
+
+def test_a_read_only_data_volume_stops_the_mcp_server_with_one_clear_line_and_touches_nothing(stack: Stack) -> None:
+    user_id, person = 5123, chat_user(stack, 5123)
+    stored = [f"before read-only {i} {secrets.token_hex(4)}" for i in range(3)]
+    asyncio.run(add_tasks(stack, user_id, stored))
+    # Stopped first, so the write-ahead log is folded into the file before the checksum.
+    stack.run("stop", "mcp-server")
+    before = volume_checksum(stack, "butler-data")
+    assert "./butler.db" in before, f"expected the database on the volume; saw {before!r}"
+    try:
+        stack.run("up", "-d", "--no-deps", "mcp-server", files=[*stack.files, "tests/e2e/compose.read_only_data.yml"])
+        wait_until(
+            lambda: "/data is mounted read-only; mount the data volume writable" in stack.logs("mcp-server"),
+            60,
+            "a log line saying the data volume is read-only",
+        )
+        assert person.ask("/tasks", timeout=60) == [TOOLS_UNAVAILABLE], "expected the user told the tools are down"
+        assert volume_checksum(stack, "butler-data") == before, "expected no file on the volume touched"
+    finally:
+        stack.run("up", "-d", "--no-deps", "--wait", "mcp-server")
+    after = f"after read-only {secrets.token_hex(4)}"
+    asyncio.run(add_tasks(stack, user_id, [after]))
+    kept = sorted(asyncio.run(stored_titles(stack, user_id)))
+    assert kept == sorted([*stored, after]), f"expected {sorted([*stored, after])}; saw {kept}"
+    assert stack.docker_exec("mcp-server", "python", "-c", INTEGRITY).strip() == "[('ok',)] []", (
+        "expected the SQLite file to pass integrity and foreign-key checks"
+    )
