@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from butler_bot.settings import BotSettings
 from butler_bot.tools import McpTools
 from tests.butler_bot.fakes import BOT_TOKEN
-from tests.e2e.emulator import running_emulator
+from tests.e2e.emulator import new_token, running_emulator
 from tests.e2e.llm_standin.server import LOG, SCRIPT, make_app
 from tests.mcp_server.conftest import TOKEN, RunningServer, serve, server_settings
 
@@ -87,3 +87,22 @@ async def mcp_tools(mcp_server: RunningServer, make_settings: Callable[..., BotS
     tools = McpTools(make_settings(mcp_url=mcp_server.mcp_url, mcp_auth_token=TOKEN))
     yield tools
     await tools.close()
+
+
+@pytest.fixture
+def polling_settings(
+    make_settings: Callable[..., BotSettings], emulator_url: str, standin: StandIn, mcp_server: RunningServer
+) -> Callable[..., BotSettings]:
+    """Settings for a bot polling the emulator with a token of its own, the stand-in model and the MCP server."""
+
+    def build(**overrides: Any) -> BotSettings:
+        values = {
+            "telegram_bot_token": new_token(),
+            "telegram_api_url": emulator_url,
+            "llm_base_url": standin.url,
+            "mcp_url": mcp_server.mcp_url,
+            "mcp_auth_token": TOKEN,
+        }
+        return make_settings(**(values | overrides))
+
+    return build

@@ -36,8 +36,8 @@ from butler_bot.store import BotStore
 from butler_bot.texts import SHIPPED_TEXTS, TextBook
 from tests.butler_bot.conftest import StandIn
 from tests.butler_bot.fakes import RecordingSession, recording_bot, release_routers, text_update
-from tests.e2e.emulator import client_post, new_token
-from tests.e2e.emulator import make_bot as emulator_bot
+from tests.butler_bot.polling import polling
+from tests.e2e.emulator import client_post
 from tests.mcp_server.conftest import TOKEN, RunningServer
 
 OWNER, GUEST, STRANGER = 801, 802, 803
@@ -368,31 +368,14 @@ async def forwarded_message_id(url: str, token: str, user_id: int) -> int:
 
 @pytest.mark.e2e
 async def test_pairing_a_forward_and_a_reply_to_it_as_the_bot_api_delivers_them(
-    emulator_url: str,
-    make_settings: Callable[..., BotSettings],
-    standin: StandIn,
-    mcp_server: RunningServer,
-    caplog: pytest.LogCaptureFixture,
+    polling_settings: Callable[..., BotSettings], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The dispatcher polling the Bot API emulator: real updates, a forward_origin and a reply_to_message as
     Telegram's JSON has them."""
-    token = new_token()
-    settings = make_settings(
-        allowed_user_ids=(),
-        telegram_bot_token=token,
-        telegram_api_url=emulator_url,
-        llm_base_url=standin.url,
-        mcp_url=mcp_server.mcp_url,
-        mcp_auth_token=TOKEN,
-    )
-    store = BotStore.open(settings.store_path, settings.history_turns)
-    release_routers()
-    backends = Backends(settings, store)
-    dp = build_dispatcher(settings, store, TextBook(settings.texts_file), backends)
-    code = code_from_log(dp.workflow_data["pairing"], caplog)
-    bot = emulator_bot(emulator_url, token)
-    polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=2, handle_signals=False))
-    try:
+    settings = polling_settings(allowed_user_ids=())
+    emulator_url, token = settings.telegram_api_url, settings.telegram_bot_token.get_secret_value()
+    async with polling(settings) as dp:
+        code = code_from_log(dp.workflow_data["pairing"], caplog)
         assert await replies(emulator_url, token, OWNER, "/pair ZZZZ-ZZZ0") == [texts("pair_wrong")]
         assert await replies(emulator_url, token, OWNER, f"/pair {code}") == [texts("paired")]
         origin = {
@@ -413,9 +396,3 @@ async def test_pairing_a_forward_and_a_reply_to_it_as_the_bot_api_delivers_them(
         ]
         [help_text] = await replies(emulator_url, token, GUEST, "/help")
         assert help_text.startswith("Just write to me"), f"expected the forward's author served; saw {help_text!r}"
-    finally:
-        await asyncio.wait_for(dp.stop_polling(), timeout=15)
-        await asyncio.gather(polling, return_exceptions=True)
-        await bot.session.close()
-        await backends.close()
-        store.close()
