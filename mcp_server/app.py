@@ -3,6 +3,8 @@
 Run it with `uvicorn mcp_server.app:app --host 0.0.0.0 --port 8000`.
 """
 
+import gc
+
 from mcp.server import MCPServer
 
 from mcp_server.settings import McpServerSettings
@@ -14,3 +16,6 @@ settings = load_settings(McpServerSettings, "mcp-server")
 configure_logging(settings.log_level)
 app = create_app(settings)
 mcp: MCPServer = app.state.mcp
+# What is loaded by now (modules, schemas, models) lives as long as the process: leave it out of every later
+# garbage collection, or a full one walks ~170k objects (~0.1 s) every few seconds under load.
+gc.freeze()
