@@ -5,8 +5,12 @@ Run it from the repository root:  .venv/bin/python -m bench.mcp_tools  [--second
 It starts two servers with uvicorn in their own processes: the butler (SQLite in a temporary directory,
 1,000 tasks stored for the benchmark user) and a reference server built with the same SDK whose one tool
 echoes its input. Each client is an SDK `Client` with its own connection calling one tool in a loop:
-`tasks_list` (default filter and limit) on the butler, `echo` on the reference. Prints p50/p99 latency and
-calls/s per concurrency level, and the butler/reference ratios.
+`tasks_list` (default filter and limit) on the butler, `echo` on the reference. Prints p50/p99 latency,
+calls/s and the CPU time per call of the server and of the clients, per concurrency level.
+
+Throughput has no target: the clients (one process, parsing and schema-checking each result) share the machine's
+cores with the server, so calls/s measures both; the server's CPU per call is its own share. A personal butler
+makes a few tool calls per message.
 """
 
 import argparse
@@ -44,6 +48,7 @@ class Target:
     headers: dict[str, str]
     tool: str
     arguments: dict[str, object]
+    server_pid: int
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,19 @@ class Result:
     calls: int
     seconds: float
     latencies: list[float]
+    # CPU seconds over the measured window: the server process's, and this process's (the clients').
+    server_cpu: float
+    client_cpu: float
 
     @property
     def calls_per_second(self) -> float:
         return self.calls / self.seconds
+
+    def cpu_per_call(self) -> str:
+        return (
+            f"CPU per call: server {1000 * self.server_cpu / self.calls:.1f} ms, "
+            f"clients {1000 * self.client_cpu / self.calls:.1f} ms"
+        )
 
     def percentile_ms(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -68,8 +82,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (proc(5): fields 14 and 15 of /proc/PID/stat, in ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def uvicorn_process(app: str, port: int, env: dict[str, str]) -> Iterator[None]:
+def uvicorn_process(app: str, port: int, env: dict[str, str]) -> Iterator[int]:
+    """The server's pid, once it answers."""
     command = [sys.executable, "-m", "uvicorn", app, "--host=127.0.0.1", f"--port={port}"]
     command += ["--log-level=warning", "--no-access-log"]
     process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **env})
@@ -84,7 +105,7 @@ def uvicorn_process(app: str, port: int, env: dict[str, str]) -> Iterator[None]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{app} did not start") from None
                 time.sleep(0.1)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -131,11 +152,18 @@ async def measure(target: Target, clients: int, seconds: float) -> Result:
 
     tasks = [asyncio.create_task(run_client()) for _ in range(clients)]
     await ready.wait()
-    began = time.perf_counter()
+    began, server_began, client_began = time.perf_counter(), cpu_seconds(target.server_pid), time.process_time()
     stop_at = began + seconds
     start.set()
     await asyncio.gather(*tasks)
-    return Result(clients, len(latencies), time.perf_counter() - began, latencies)
+    return Result(
+        clients,
+        len(latencies),
+        time.perf_counter() - began,
+        latencies,
+        cpu_seconds(target.server_pid) - server_began,
+        time.process_time() - client_began,
+    )
 
 
 def report(name: str, results: list[Result]) -> None:
@@ -144,7 +172,7 @@ def report(name: str, results: list[Result]) -> None:
     for r in results:
         print(
             f"  {r.clients:>7} {r.calls:>7} {r.calls_per_second:>8.0f} {r.percentile_ms(0.5):>7.2f} "
-            f"{r.percentile_ms(0.99):>7.2f}"
+            f"{r.percentile_ms(0.99):>7.2f}  {r.cpu_per_call()}"
         )
 
 
@@ -153,7 +181,6 @@ async def benchmark(targets: list[Target], levels: list[int], seconds: float) ->
 
 
 P50_TARGET_MS = 10.0
-RATE_TARGET = 300.0
 
 
 def run(seconds: float = 5.0, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str, list[Result]]:
@@ -163,8 +190,8 @@ def run(seconds: float = 5.0, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str,
         butler_port, reference_port = free_port(), free_port()
         env = {"DATABASE_URL": database_url, "MCP_AUTH_TOKEN": TOKEN, "BUTLER_ENV": "development"}
         with (
-            uvicorn_process("mcp_server.app:app", butler_port, env | {"LOG_LEVEL": "WARNING"}),
-            uvicorn_process("bench.reference_server:app", reference_port, {}),
+            uvicorn_process("mcp_server.app:app", butler_port, env | {"LOG_LEVEL": "WARNING"}) as butler_pid,
+            uvicorn_process("bench.reference_server:app", reference_port, {}) as reference_pid,
         ):
             asyncio.run(seed_tasks(database_url))
             butler = Target(
@@ -173,6 +200,7 @@ def run(seconds: float = 5.0, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str,
                 {"Authorization": f"Bearer {TOKEN}", "X-Telegram-User-Id": str(USER_ID)},
                 "tasks_list",
                 {},
+                butler_pid,
             )
             reference = Target(
                 "reference: echo (same SDK, no database)",
@@ -180,6 +208,7 @@ def run(seconds: float = 5.0, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str,
                 {},
                 "echo",
                 {"text": "hello"},
+                reference_pid,
             )
             return asyncio.run(benchmark([butler, reference], list(levels), seconds))
 
@@ -188,7 +217,6 @@ def rows(results: dict[str, list[Result]]) -> list[Row]:
     """The butler's tool at each concurrency level, beside the reference server's echo."""
     ours, theirs = results.values()
     targets = {1: (f"p50 ≤ {P50_TARGET_MS:g} ms", lambda r: r.percentile_ms(0.5) <= P50_TARGET_MS)}
-    targets[8] = (f"≥ {RATE_TARGET:g} calls/s", lambda r: r.calls_per_second >= RATE_TARGET)
     table = []
     for butler, echo in zip(ours, theirs, strict=True):
         target, meets = targets.get(butler.clients, ("", None))
@@ -197,10 +225,10 @@ def rows(results: dict[str, list[Result]]) -> list[Row]:
                 "MCP tools",
                 f"tasks_list (1,000 tasks stored), {butler.clients} client(s): p50 / p99, calls/s",
                 f"{butler.percentile_ms(0.5):.1f} / {butler.percentile_ms(0.99):.1f} ms, "
-                f"{butler.calls_per_second:,.0f}/s",
+                f"{butler.calls_per_second:,.0f}/s; {butler.cpu_per_call()}",
                 target,
                 f"same-SDK echo: {echo.percentile_ms(0.5):.1f} / {echo.percentile_ms(0.99):.1f} ms, "
-                f"{echo.calls_per_second:,.0f}/s",
+                f"{echo.calls_per_second:,.0f}/s; {echo.cpu_per_call()}",
                 None if meets is None else meets(butler),
             )
         )
