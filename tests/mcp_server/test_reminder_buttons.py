@@ -15,7 +15,7 @@ from mcp_server.models import Reminder
 from shared.results import PressResult
 from tests.mcp_server import test_delivery
 from tests.mcp_server.conftest import UserFactory
-from tests.mcp_server.test_delivery import add_due, claim, reminder_row, report
+from tests.mcp_server.test_delivery import add_due, claim_of, reminder_row, report
 
 # The bot's HTTP client, with nothing left due by other tests.
 bot = test_delivery.bot
@@ -34,7 +34,7 @@ async def pressed(bot: httpx2.AsyncClient, key: str, what: str, **body: Any) -> 
 async def delivered(bot: httpx2.AsyncClient, db: Database, user_id: int) -> dict[str, Any]:
     """A reminder of `user_id` claimed and acknowledged: the message with the buttons is in the chat."""
     (reminder_id,) = await add_due(db, user_id, timedelta(seconds=30))
-    (claimed,) = await claim(bot)
+    (claimed,) = await claim_of(bot, user_id)
     assert claimed["id"] == reminder_id, claimed
     await report(bot, claimed, "ack")
     return claimed
@@ -58,7 +58,7 @@ async def test_snooze_moves_the_same_reminder_and_gives_it_a_new_key_so_it_is_se
     assert str(row.delivery_key) != sent["delivery_key"], "expected a new delivery key, so the bot sends it again"
     async with db.session() as session:
         await session.execute(update(Reminder).where(Reminder.id == sent["id"]).values(due_at=before))
-    (again,) = await claim(bot)
+    (again,) = await claim_of(bot, user)
     assert (again["id"], again["delivery_key"]) == (sent["id"], str(row.delivery_key)), (
         f"expected the same reminder under its new key, claimed {again}"
     )
