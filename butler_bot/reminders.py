@@ -227,7 +227,7 @@ class ReminderDelivery:
             await self._deliver(http, reminder)
 
     async def _deliver(self, http: aiohttp.ClientSession, reminder: DueReminder) -> None:
-        # Store errors are not the reminder's fault: they end the loop, which is restarted, and it comes back.
+        # Store read errors are not the reminder's fault: they end the loop, which is restarted, and it comes back.
         record = self.store.delivery(reminder.delivery_key)
         if record is None:
             failure = await self._send(reminder)
@@ -235,7 +235,8 @@ class ReminderDelivery:
                 await self._report(http, reminder, "retry")
                 return
             record = DeliveryRecord(failure=failure.reason if failure else None)
-            # Recorded before the owner is told, so a reminder that comes back is not told about twice.
+            # Recorded before the owner is told, so a reminder that comes back is not told about twice. A full disk
+            # does not stop the report: a crash there would bring the reminder back to be sent again and again.
             self.store.record_delivery(reminder.delivery_key, record)
             if failure is not None and failure.kind is not FailureKind.UNREACHABLE:
                 await self._tell_owner(reminder)

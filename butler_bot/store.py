@@ -142,16 +142,25 @@ class BotStore:
         return DeliveryRecord(failure=row[0]) if row else None
 
     def record_delivery(self, delivery_key: UUID, record: DeliveryRecord) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute(
-                "INSERT OR IGNORE INTO reminder_deliveries (delivery_key, failure) VALUES (?, ?)",
-                (str(delivery_key), record.failure),
-            )
-            self.db.execute(
-                "DELETE FROM reminder_deliveries WHERE rowid NOT IN "
-                "(SELECT rowid FROM reminder_deliveries ORDER BY rowid DESC LIMIT ?)",
-                (KEEP_DELIVERIES,),
+        """A write the disk refuses (full, read-only) is logged: the report to the server is then the only record."""
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute(
+                    "INSERT OR IGNORE INTO reminder_deliveries (delivery_key, failure) VALUES (?, ?)",
+                    (str(delivery_key), record.failure),
+                )
+                self.db.execute(
+                    "DELETE FROM reminder_deliveries WHERE rowid NOT IN "
+                    "(SELECT rowid FROM reminder_deliveries ORDER BY rowid DESC LIMIT ?)",
+                    (KEEP_DELIVERIES,),
+                )
+        except sqlite3.OperationalError as exc:
+            log.error(
+                "reminder %s: cannot record it as done (disk full or read-only?): %s; reporting it to the server "
+                "anyway, and should that report be lost, it is sent again",
+                delivery_key,
+                exc,
             )
 
     def language(self, user_id: int) -> str | None:

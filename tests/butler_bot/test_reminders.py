@@ -174,6 +174,18 @@ async def test_a_reminder_handed_out_again_after_it_was_sent_is_not_sent_twice(d
     assert delivery.session.texts(USER) == ["⏰ Reminder: stretch"], "expected exactly one message"
 
 
+async def test_a_full_bot_store_still_delivers_each_reminder_once(
+    delivery: Delivery, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = await delivery.add_due("first", "second")
+    delivery.store.db.execute("PRAGMA query_only = ON")  # what a read-only or full disk does to every write
+    await delivery.run_until(delivered(delivery, first, second))
+    assert delivery.session.texts(USER) == ["⏰ Reminder: first", "⏰ Reminder: second"], "expected each sent once"
+    assert await delivery.statuses() == {first: "delivered", second: "delivered"}
+    refused = [r.getMessage() for r in caplog.records if "cannot record it as done" in r.getMessage()]
+    assert len(refused) == 2 and "crashed" not in caplog.text, f"expected one line each and no crash: {caplog.text}"
+
+
 async def test_a_reset_mcp_database_reusing_ids_does_not_mute_new_reminders(
     tmp_path: Path, bot_settings: Callable[[RunningServer], BotSettings]
 ) -> None:
