@@ -100,7 +100,9 @@ class Delivery:
         """Run the loop until `done()` (sync or async) holds, then stop it."""
         self.loop.start()
         try:
-            await wait_for(done, within, f"sent so far: {self.session.texts(USER)}")
+            await wait_for(done, within, "the reminders delivered")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; sent so far: {self.session.texts(USER)}") from None
         finally:
             await self.loop.stop()
 
