@@ -205,11 +205,17 @@ def test_config_check_fails_on_an_invalid_file(compose: list[str], broken_file: 
     )
 
 
-def test_whatever_stops_the_bot_waits_longer_than_the_bot_waits_for_its_answers(compose: list[str]) -> None:
+def test_whatever_stops_the_bot_waits_longer_than_the_bot_waits_for_its_answers(
+    compose: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Docker (production) and watchfiles (dev, 5 s from SIGINT to SIGKILL) must not kill the bot mid-answer."""
     production = render(compose, BASE_FILE)["services"]["butler-bot"]
     stop_grace = str(production.get("stop_grace_period"))
-    grace = BotSettings.model_fields["shutdown_grace_seconds"].default
+    monkeypatch.delenv("SHUTDOWN_GRACE_SECONDS", raising=False)
+    # The grace as the production bot loads it: config/butler_bot.yaml over the field's default.
+    grace = BotSettings(
+        telegram_bot_token=REQUIRED_ENV["TELEGRAM_BOT_TOKEN"], mcp_auth_token=REQUIRED_ENV["MCP_AUTH_TOKEN"]
+    ).shutdown_grace_seconds
     assert stop_grace.endswith("s") and float(stop_grace[:-1]) > grace, (
         f"expected the bot's stop_grace_period above its {grace} s grace; saw {stop_grace}"
     )
